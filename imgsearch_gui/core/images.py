@@ -48,7 +48,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         arr = np.asarray(image, dtype=np.float32)
         lo, hi = float(arr.min()), float(arr.max())
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        image = Image.fromarray(((arr - lo) * scale).astype("uint8"), mode="L")
+        image = Image.fromarray(((arr - lo) * scale).astype("uint8"))
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):

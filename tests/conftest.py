@@ -1,0 +1,45 @@
+"""Shared fixtures: small generated photos and real bundled ones from scikit-image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def make_photo(path: Path, seed: int, size: tuple[int, int] = (96, 72)) -> Path:
+    """A small deterministic image with structure (blobs + stripes), distinct per seed."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.zeros((h, w, 3), dtype=np.float32)
+    for _ in range(4):
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(5, 25)
+        colour = rng.uniform(0, 255, 3)
+        mask = ((xx - cx) ** 2 + (yy - cy) ** 2) < r * r
+        img[mask] = colour
+    img += 40 * np.sin(xx / rng.uniform(2, 9))[..., None]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def photo_factory(tmp_path):
+    def factory(name: str, seed: int, size: tuple[int, int] = (96, 72)) -> Path:
+        return make_photo(tmp_path / name, seed, size)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def real_photos() -> dict[str, Image.Image]:
+    """scikit-image's bundled photos (no download)."""
+    from skimage import data
+
+    folder = Path(data.data_dir)
+    names = ["chelsea.png", "astronaut.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+             "hubble_deep_field.jpg", "retina.jpg", "brick.png"]
+    return {n.split(".")[0]: Image.open(folder / n).convert("RGB") for n in names}

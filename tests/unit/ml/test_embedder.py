@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from imgsearch_gui.core.images import ImageError
+from imgsearch_gui.core.types import CancelToken
+from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder, resize_longest
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_embedder(EmbedderConfig(backbone="tiny", size=64, batch_size=4, workers=2))
+
+
+def test_resize_keeps_aspect_ratio():
+    assert resize_longest(Image.new("RGB", (400, 300)), 200).size == (200, 150)
+    assert resize_longest(Image.new("RGB", (30, 60)), 120).size == (60, 120)
+
+
+def test_meta_describes_the_descriptor(tiny):
+    meta = tiny.meta
+    assert (meta.backbone, meta.pooling, meta.input_size, meta.dim) == ("tiny", "gem", 64, 64)
+    assert dict(meta.pooling_params) == {"p": 3.0}
+    assert meta.fingerprint == load_embedder(tiny.config).meta.fingerprint
+    other = load_embedder(EmbedderConfig(backbone="tiny", size=64, pooling="mac"))
+    assert other.meta.fingerprint != meta.fingerprint
+
+
+def test_embed_image_is_unit_float32(tiny, photo_factory):
+    vec = tiny.embed_path(photo_factory("a.png", 1))
+    assert vec.dtype == np.float32 and vec.shape == (64,)
+    assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_embed_files_keeps_order_and_reports_bad_files(tiny, photo_factory, tmp_path):
+    paths = []
+    for i in range(11):
+        size = (96, 72) if i % 3 else (72, 96)  # two shapes interleaved
+        paths.append(photo_factory(f"p{i:02d}.png", i, size))
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not a jpeg")
+    paths.insert(5, bad)
+    results = list(tiny.embed_files(paths))
+    assert [r.path for r in results] == [str(p) for p in paths]
+    assert results[5].vector is None and "not an image" in results[5].error
+    # Batched results equal one-at-a-time results.
+    for r in results:
+        if r.vector is not None:
+            assert np.allclose(r.vector, tiny.embed_path(r.path), atol=1e-5)
+
+
+def test_embed_files_honours_cancel(tiny, photo_factory):
+    paths = [photo_factory(f"c{i}.png", i) for i in range(40)]
+    token = CancelToken()
+    seen = 0
+    for _ in tiny.embed_files(paths, cancel=token):
+        seen += 1
+        token.cancel()
+    assert seen < 40
+
+
+def test_embed_path_raises_image_error(tiny, tmp_path):
+    p = tmp_path / "zero.png"
+    p.write_bytes(b"")
+    with pytest.raises(ImageError):
+        tiny.embed_path(p)
+
+
+def test_multiscale_differs_and_is_normalised(photo_factory):
+    single = load_embedder(EmbedderConfig(backbone="tiny", size=64))
+    multi = load_embedder(EmbedderConfig(backbone="tiny", size=64, multiscale=True))
+    p = photo_factory("m.png", 3)
+    a, b = single.embed_path(p), multi.embed_path(p)
+    assert multi.meta.scales == pytest.approx((1.0, 2**-0.5, 0.5))
+    assert np.linalg.norm(b) == pytest.approx(1.0, abs=1e-5)
+    assert not np.allclose(a, b)
+
+
+def test_layer_changes_dim():
+    emb = load_embedder(EmbedderConfig(backbone="tiny", size=64, layer="2"))
+    assert emb.meta.dim == 32 and emb.meta.layer == "2"
+    assert emb.embed_image(Image.new("RGB", (50, 40), (10, 200, 30))).shape == (32,)
+
+
+@pytest.mark.parametrize("pooling", ["mac", "sum", "spoc", "gem", "rmac", "crow"])
+def test_every_pooling_embeds(pooling, photo_factory):
+    emb = load_embedder(EmbedderConfig(backbone="tiny", size=64, pooling=pooling))
+    vec = emb.embed_path(photo_factory("x.png", 7))
+    assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_unknown_pooling_rejected():
+    with pytest.raises(ValueError, match="unknown pooling"):
+        load_embedder(EmbedderConfig(backbone="tiny", pooling="median"))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("pooling", ["gem", "rmac", "mac", "crow"])
+def test_cuda_matches_cpu_under_autocast(pooling, real_photos):
+    cpu = load_embedder(EmbedderConfig(pooling=pooling, device="cpu"))
+    gpu = load_embedder(EmbedderConfig(pooling=pooling, device="cuda"))
+    for image in real_photos.values():
+        a, b = cpu.embed_image(image), gpu.embed_image(image)
+        assert float(a @ b) > 0.995
