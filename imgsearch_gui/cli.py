@@ -1,0 +1,241 @@
+"""Command line: ``imgsearch index|search|info|gui``.
+
+Every command takes ``--data-dir`` (where the index lives) and the model flags; without model
+flags the settings the data dir was indexed with are used, so ``search`` matches ``index``.
+Exit status: 0 ok, 2 for a user error (bad path, unreadable query, model mismatch), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__, paths
+
+log = logging.getLogger(__name__)
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    from .ml import functional
+
+    group = parser.add_argument_group("model (default: what the data dir was indexed with)")
+    group.add_argument("--backbone", help="efficientnet_lite0 (default), efficientnet_lite2, "
+                       "vgg16, resnet50, resnet101")
+    group.add_argument("--pooling", choices=sorted(functional.POOLINGS))
+    group.add_argument("--size", type=int, metavar="PX", help="longest side fed to the CNN")
+    group.add_argument("--layer", help="feature layer (a named block) instead of the last conv")
+    group.add_argument("--multiscale", action="store_true", default=None,
+                       help="average descriptors at scales 1, 1/sqrt2, 1/2")
+    group.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    group.add_argument("--weights", metavar="PATH", help="weights file (torchvision backbones)")
+    group.add_argument("--download", action="store_true",
+                       help="allow downloading torchvision weights (needs the internet)")
+    group.add_argument("--batch-size", type=int, help="images per forward pass")
+    group.add_argument("--workers", type=int, help="image-decoding threads")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, help="where the index lives "
+                        "(default: the user data dir, or $IMGSEARCH_DATA_DIR)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    _model_flags(common)
+
+    parser = argparse.ArgumentParser(prog="imgsearch", description="Find photos by their content.")
+    parser.add_argument("--version", action="version", version=f"imgsearch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", parents=[common], help="embed every photo under DIR")
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
+    p.add_argument("--rebuild", action="store_true",
+                   help="drop the index and embed everything again (e.g. after a model change)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("search", parents=[common], help="most similar photos to each query")
+    p.add_argument("queries", nargs="+", type=Path, metavar="QUERY_IMAGE")
+    p.add_argument("-k", type=int, default=20, help="results per query (default 20)")
+    p.add_argument("--library", type=Path, help="search only this indexed folder")
+    p.add_argument("--json", action="store_true",
+                   help="JSON Lines: one array of {path, score} per query, in order")
+
+    sub.add_parser("info", parents=[common], help="model, device and index summary")
+
+    p = sub.add_parser("gui", parents=[common], help="start the desktop app")
+    return parser
+
+
+def _config(args: argparse.Namespace, data_dir: Path):
+    from .core.config import load_config
+    from .ml.embedder import with_overrides
+
+    return with_overrides(
+        load_config(data_dir), backbone=args.backbone, pooling=args.pooling, size=args.size,
+        layer=args.layer, multiscale=args.multiscale, device=args.device, weights=args.weights,
+        download=args.download or None, batch_size=args.batch_size, workers=args.workers,
+    )
+
+
+def _open(args: argparse.Namespace):
+    """(library, data_dir, config): loads the model once for the whole command."""
+    from .core.library import ImageLibrary
+    from .ml.backbones import BackboneUnavailableError
+    from .ml.embedder import load_embedder
+
+    data_dir = paths.data_dir(args.data_dir)
+    config = _config(args, data_dir)
+    try:
+        embedder = load_embedder(config)
+    except (BackboneUnavailableError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+    except RuntimeError as exc:
+        if "CUDA" in str(exc):
+            raise UserError(str(exc)) from exc
+        raise
+    return ImageLibrary(data_dir, embedder), data_dir, config
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .core.config import save_config
+    from .core.types import IndexReport, Progress
+
+    for d in args.dirs:
+        if not d.is_dir():
+            raise UserError(f"not a folder: {d}")
+    library, data_dir, config = _open(args)
+    show_bar = not args.quiet and sys.stderr.isatty()
+    status = 0
+    with library:
+        for folder in args.dirs:
+            bar = None
+            report: IndexReport | None = None
+            try:
+                for event in library.index_library(folder, rebuild=args.rebuild):
+                    if isinstance(event, IndexReport):
+                        report = event
+                    elif isinstance(event, Progress) and show_bar and event.stage == "embed":
+                        if bar is None:
+                            from tqdm import tqdm
+
+                            bar = tqdm(total=event.total, unit="img", desc=folder.name,
+                                       dynamic_ncols=True, file=sys.stderr)
+                        bar.total = event.total
+                        bar.update(event.done - bar.n)
+            finally:
+                if bar is not None:
+                    bar.close()
+            save_config(data_dir, config)
+            if report is not None:
+                _print_report(report)
+                status = status or (0 if not report.cancelled else 1)
+    return status
+
+
+def _print_report(r) -> None:
+    out = sys.stdout
+    print(f"{r.library}: {r.indexed} embedded, {r.unchanged} unchanged, {r.moved} moved, "
+          f"{r.duplicates} duplicates, {r.removed} removed, {len(r.skipped)} skipped "
+          f"in {r.seconds:.1f} s ({r.images_per_s:.1f} images/s)", file=out)
+    for s in r.skipped[:50]:
+        print(f"  skipped {s.path}: {s.reason}", file=out)
+    if len(r.skipped) > 50:
+        print(f"  ... and {len(r.skipped) - 50} more skipped files", file=out)
+    if r.cancelled:
+        print("  cancelled: what was finished is kept; run again to continue", file=out)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .core.images import ImageError, load_image
+
+    for q in args.queries:  # fail fast, before the model loads
+        if not q.is_file():
+            raise UserError(f"cannot read query image {q}: no such file")
+    if args.k < 1:
+        raise UserError("-k must be at least 1")
+    library, _, _ = _open(args)
+    with library:
+        for q in args.queries:
+            try:
+                image = load_image(q, max_side=library.embedder.config.size)
+            except ImageError as exc:
+                raise UserError(f"cannot read query image {q}: {exc.reason}") from exc
+            t0 = time.perf_counter()
+            hits = library.search(image, k=args.k, library=args.library)
+            log.debug("query %s: %.1f ms", q, (time.perf_counter() - t0) * 1000)
+            if args.json:
+                line = [{"path": str(Path(h.path).resolve()), "score": round(float(h.score), 6)}
+                        for h in hits]
+                sys.stdout.write(json.dumps(line) + "\n")
+            else:
+                if len(args.queries) > 1:
+                    print(f"# {q}")
+                for h in hits:
+                    print(f"{h.rank:3d}  {h.score:.4f}  {h.path}")
+            sys.stdout.flush()
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    library, data_dir, config = _open(args)
+    with library:
+        stats = library.stats()
+        emb = library.embedder
+        print(f"version:   imgsearch {__version__}")
+        print(f"backbone:  {emb.meta.backbone} (weights {emb.meta.weights_id})")
+        params = ", ".join(f"{k}={v:g}" for k, v in emb.meta.pooling_params)
+        print(f"pooling:   {emb.meta.pooling}{f' ({params})' if params else ''}")
+        print(f"size:      {emb.meta.input_size} px longest side"
+              f"{', multi-scale' if len(emb.meta.scales) > 1 else ''}")
+        print(f"dim:       {emb.meta.dim}")
+        print(f"device:    {emb.device}")
+        print(f"data dir:  {data_dir}")
+        print(f"index:     {stats.vectors} vectors, {stats.files} files")
+        if stats.meta is not None and stats.meta != emb.meta:
+            print(f"WARNING:   the index was built with {stats.meta.describe()}; "
+                  "run `imgsearch index --rebuild DIR` to use the current model")
+        for lib in stats.libraries:
+            print(f"library:   {lib.root} ({lib.indexed} indexed, {lib.skipped} skipped)")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from .__main__ import main as gui_main
+
+    forwarded = []
+    if args.data_dir:
+        forwarded += ["--data-dir", str(args.data_dir)]
+    for flag in ("backbone", "pooling", "size"):
+        if getattr(args, flag) is not None:
+            forwarded += [f"--{flag}", str(getattr(args, flag))]
+    return int(gui_main(forwarded) or 0)
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "info": cmd_info, "gui": cmd_gui}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from .core.library import IndexCorruptError, ModelMismatchError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (UserError, ModelMismatchError, IndexCorruptError) as exc:
+        print(f"imgsearch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("imgsearch: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

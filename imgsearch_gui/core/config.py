@@ -1,0 +1,41 @@
+"""The embedder settings a data dir was indexed with, so later runs use the same model.
+
+Stored as JSON beside the index; CLI flags and the GUI's settings dialog override it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from ..ml.embedder import EmbedderConfig
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "embedder.json"
+_PERSISTED = ("backbone", "pooling", "size", "layer", "multiscale", "device", "weights")
+
+
+def load_config(data_dir: Path) -> EmbedderConfig:
+    """The saved settings of ``data_dir``, or the defaults when there are none (or they are bad)."""
+    path = Path(data_dir) / CONFIG_FILE
+    if not path.exists():
+        return EmbedderConfig()
+    try:
+        raw = json.loads(path.read_text())
+        known = {f.name for f in fields(EmbedderConfig)}
+        return EmbedderConfig(**{k: v for k, v in raw.items() if k in known and k in _PERSISTED})
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("ignoring unreadable %s: %s", path, exc)
+        return EmbedderConfig()
+
+
+def save_config(data_dir: Path, config: EmbedderConfig) -> None:
+    path = Path(data_dir) / CONFIG_FILE
+    data = {k: v for k, v in asdict(config).items() if k in _PERSISTED}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)

@@ -1,0 +1,108 @@
+"""The command line end to end on a tiny backbone: index, search (--json), info, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from imgsearch_gui import cli
+
+TINY = ["--backbone", "tiny", "--size", "64"]
+
+
+@pytest.fixture
+def library(tmp_path, photo_factory):
+    root = tmp_path / "photos"
+    for i in range(12):
+        photo_factory(f"photos/sub{i % 3}/img{i:02d}.PNG", seed=i)
+    (root / "broken.jpg").write_text("this is not a jpeg")
+    (root / "empty.png").write_bytes(b"")
+    (root / "notes.txt").write_text("ignored: not an image extension")
+    return root
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_index_then_search(library, tmp_path, capsys):
+    data = tmp_path / "data"
+    code, out, _ = run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
+    assert code == 0
+    assert "12 embedded" in out and "2 skipped" in out
+    assert "broken.jpg" in out and "empty.png" in out
+
+    query = library / "sub1" / "img04.PNG"
+    code, out, _ = run(capsys, "search", str(query), "-k", "5", "--data-dir", str(data))
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 5 and lines[0].split()[0] == "1"
+    assert lines[0].endswith("img04.PNG") and float(lines[0].split()[1]) == pytest.approx(1, abs=1e-4)
+
+
+def test_search_json_lines_one_per_query_in_order(library, tmp_path, capsys):
+    data = tmp_path / "data"
+    run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
+    queries = [library / "sub0" / "img00.PNG", library / "sub2" / "img05.PNG"]
+    code, out, _ = run(capsys, "search", *map(str, queries), "-k", "3", "--json",
+                       "--data-dir", str(data))
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 2
+    for query, hits in zip(queries, rows, strict=True):
+        assert len(hits) == 3 and set(hits[0]) == {"path", "score"}
+        assert hits[0]["path"] == str(query.resolve())
+        scores = [h["score"] for h in hits]
+        assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1.0001 for s in scores)
+
+
+def test_missing_or_bad_query_is_one_line_and_status_2(library, tmp_path, capsys):
+    data = tmp_path / "data"
+    run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
+    code, out, err = run(capsys, "search", str(tmp_path / "nope.jpg"), "--data-dir", str(data))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "nope.jpg" in err
+    code, out, err = run(capsys, "search", str(library / "broken.jpg"), "--data-dir", str(data))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "not an image" in err
+
+
+def test_model_mismatch_refused(library, tmp_path, capsys):
+    data = tmp_path / "data"
+    run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
+    code, _, err = run(capsys, "search", str(library / "sub0" / "img00.PNG"), "--data-dir",
+                       str(data), "--pooling", "mac")
+    assert code == 2 and "--rebuild" in err
+    code, out, _ = run(capsys, "index", str(library), "--rebuild", "--pooling", "mac",
+                       "--data-dir", str(data), *TINY)
+    assert code == 0 and "12 embedded" in out
+    code, out, _ = run(capsys, "search", str(library / "sub0" / "img00.PNG"), "--data-dir", str(data))
+    assert code == 0 and out.splitlines()[0].endswith("img00.PNG")
+
+
+def test_info(library, tmp_path, capsys):
+    data = tmp_path / "data"
+    run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
+    code, out, _ = run(capsys, "info", "--data-dir", str(data))
+    assert code == 0
+    assert "backbone:  tiny" in out and "dim:       64" in out and "12 vectors" in out
+    assert str(data) in out and "device:    cpu" in out
+
+
+def test_index_rejects_a_missing_folder(tmp_path, capsys):
+    code, _, err = run(capsys, "index", str(tmp_path / "missing"), "--data-dir", str(tmp_path), *TINY)
+    assert code == 2 and "not a folder" in err
+
+
+def test_console_entry_point_json_stdout_is_clean(library, tmp_path):
+    data = tmp_path / "data"
+    base = [sys.executable, "-m", "imgsearch_gui.cli"]
+    subprocess.run(base + ["index", str(library), "--data-dir", str(data), *TINY, "-v"],
+                   check=True, capture_output=True)
+    res = subprocess.run(base + ["search", str(library / "sub0" / "img00.PNG"), "--json", "-v",
+                                 "--data-dir", str(data)], capture_output=True, text=True, check=True)
+    lines = res.stdout.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])[0]["score"] > 0.999
