@@ -130,7 +130,9 @@ def map_lukemelas_to_timm(state: dict[str, torch.Tensor], model: nn.Module) -> d
     mapped = {}
     for (src_key, tensor), (dst_key, ref) in zip(state.items(), target.items(), strict=True):
         if tensor.shape != ref.shape:
-            raise ValueError(f"shape mismatch {src_key} {tuple(tensor.shape)} -> {dst_key} {tuple(ref.shape)}")
+            raise ValueError(
+                f"shape mismatch {src_key} {tuple(tensor.shape)} -> {dst_key} {tuple(ref.shape)}"
+            )
         mapped[dst_key] = tensor
     return mapped
 

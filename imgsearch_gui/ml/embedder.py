@@ -23,6 +23,7 @@ from ..core.images import ImageError, load_image
 from ..core.types import CancelToken
 from . import functional as LF
 from .backbones import LoadedBackbone, load_backbone
+from .checkpoint import is_checkpoint, load_checkpoint
 from .meta import ModelMeta
 
 log = logging.getLogger(__name__)
@@ -80,12 +81,13 @@ def image_to_tensor(image: Image.Image, size: int) -> torch.Tensor:
 class Embedder:
     """One loaded model; thread-safe for sequential calls (the GUI serialises them)."""
 
-    def __init__(self, config: EmbedderConfig, backbone: LoadedBackbone) -> None:
+    def __init__(self, config: EmbedderConfig, backbone: LoadedBackbone,
+                 pooling_params: dict[str, float] | None = None) -> None:
         self.config = config
         self.device = resolve_device(config.device)
         # channels_last is faster on CUDA and, measured, on CPU too (oneDNN depthwise convs).
         self.backbone = backbone.to(self.device).to(memory_format=torch.channels_last)
-        self.pooling_params = dict(LF.DEFAULT_PARAMS.get(config.pooling, {}))
+        self.pooling_params = {**LF.DEFAULT_PARAMS.get(config.pooling, {}), **(pooling_params or {})}
         if config.pooling not in LF.POOLINGS:
             raise ValueError(f"unknown pooling {config.pooling!r}; choose from {', '.join(LF.POOLINGS)}")
         spec = backbone.spec
@@ -206,10 +208,22 @@ class Embedder:
 
 
 def load_embedder(config: EmbedderConfig | None = None) -> Embedder:
-    """Build the model described by ``config`` (slow for real backbones: seconds)."""
+    """Build the model described by ``config`` (slow for real backbones: seconds).
+
+    When ``config.weights`` is a fine-tuned checkpoint, its backbone and learned pooling
+    parameters (GeM's p) are used; the pooling and size stay the user's choice.
+    """
     config = config or EmbedderConfig()
+    pooling_params = None
+    if config.weights is not None and is_checkpoint(config.weights):
+        ckpt = load_checkpoint(config.weights)
+        if ckpt.backbone != config.backbone:
+            log.info("checkpoint %s is a fine-tuned %s", config.weights, ckpt.backbone)
+            config = replace(config, backbone=ckpt.backbone)
+        if ckpt.pooling == config.pooling:
+            pooling_params = ckpt.pooling_params
     backbone = load_backbone(config.backbone, config.weights, config.layer, config.download)
-    embedder = Embedder(config, backbone)
+    embedder = Embedder(config, backbone, pooling_params)
     log.info("embedder ready: %s on %s", embedder.meta.describe(), embedder.device)
     return embedder
 

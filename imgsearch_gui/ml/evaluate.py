@@ -71,12 +71,15 @@ def _ranks_from_similarity(sim: np.ndarray, positives: np.ndarray) -> list[np.nd
 
 
 def label_retrieval(vectors: np.ndarray, labels: Sequence[object],
-                    query_mask: np.ndarray | None = None) -> RetrievalScores:
+                    query_mask: np.ndarray | None = None,
+                    queries: np.ndarray | None = None) -> RetrievalScores:
     """Every image a query against all others (itself excluded); relevant = same label.
 
     Queries with no other image of their label are skipped (``query_mask`` can restrict further).
+    ``queries`` (same rows as ``vectors``) replaces the query side, e.g. after query expansion.
     """
     vectors = np.asarray(vectors, dtype=np.float32)
+    query_vectors = vectors if queries is None else np.asarray(queries, dtype=np.float32)
     labels_arr = np.asarray([str(x) for x in labels])
     same = labels_arr[:, None] == labels_arr[None, :]
     np.fill_diagonal(same, False)
@@ -87,7 +90,7 @@ def label_retrieval(vectors: np.ndarray, labels: Sequence[object],
     aps, p1, p5, p10 = [], [], [], []
     for start in range(0, len(queries), 512):
         q = queries[start : start + 512]
-        sim = vectors[q] @ vectors.T
+        sim = query_vectors[q] @ vectors.T
         sim[np.arange(len(q)), q] = -np.inf  # itself excluded
         positives = same[q]
         for row, ranks in enumerate(_ranks_from_similarity(sim, positives)):
@@ -106,13 +109,15 @@ def label_retrieval(vectors: np.ndarray, labels: Sequence[object],
     )
 
 
-def ns_score(vectors: np.ndarray, groups: Sequence[object]) -> float:
+def ns_score(vectors: np.ndarray, groups: Sequence[object],
+             queries: np.ndarray | None = None) -> float:
     """UKBench N-S score: mean number of a query's group (itself included) in its top 4."""
     vectors = np.asarray(vectors, dtype=np.float32)
+    query_vectors = vectors if queries is None else np.asarray(queries, dtype=np.float32)
     g = np.asarray([str(x) for x in groups])
     total = 0
     for start in range(0, len(g), 512):
-        sim = vectors[start : start + 512] @ vectors.T
+        sim = query_vectors[start : start + 512] @ vectors.T
         top4 = np.argsort(-sim, axis=1, kind="stable")[:, :4]
         total += int((g[top4] == g[start : start + 512, None]).sum())
     return total / len(g)

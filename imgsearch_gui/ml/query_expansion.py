@@ -1,0 +1,48 @@
+"""Query expansion and database-side augmentation on unit descriptors (Radenović et al.).
+
+alpha-QE: the query plus its top-n neighbours weighted by similarity**alpha, re-normalised,
+then searched again; alpha=0 is average query expansion (AQE). DBA applies the same to every
+database vector with its own neighbours, once, at indexing time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _l2n(x: np.ndarray) -> np.ndarray:
+    return (x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-12)).astype(np.float32)
+
+
+def expand(query: np.ndarray, neighbours: np.ndarray, similarities: np.ndarray,
+           alpha: float = 3.0) -> np.ndarray:
+    """New query from ``query`` (d,) and its top neighbours (n, d) with their similarities (n,)."""
+    weights = np.clip(similarities, 0, None) ** alpha if alpha > 0 else np.ones(len(neighbours))
+    return _l2n(query + (weights[:, None] * neighbours).sum(axis=0))
+
+
+def alpha_qe(queries: np.ndarray, database: np.ndarray, n: int = 2, alpha: float = 3.0
+             ) -> np.ndarray:
+    """Expanded queries (exact search over ``database``)."""
+    queries = np.atleast_2d(queries)
+    sims = queries @ database.T
+    top = np.argsort(-sims, axis=1)[:, :n]
+    out = np.empty_like(queries, dtype=np.float32)
+    for i, idx in enumerate(top):
+        out[i] = expand(queries[i], database[idx], sims[i, idx], alpha)
+    return out
+
+
+def dba(database: np.ndarray, n: int = 2, alpha: float = 3.0, exclude_self: bool = True
+        ) -> np.ndarray:
+    """Database-side augmentation: every vector merged with its top-n neighbours."""
+    out = np.empty_like(database, dtype=np.float32)
+    for start in range(0, len(database), 1024):
+        block = database[start : start + 1024]
+        sims = block @ database.T
+        if exclude_self:
+            sims[np.arange(len(block)), np.arange(start, start + len(block))] = -np.inf
+        top = np.argsort(-sims, axis=1)[:, :n]
+        for i, idx in enumerate(top):
+            out[start + i] = expand(block[i], database[idx], sims[i, idx], alpha)
+    return out
