@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-
 from common import flowers17, require, ukbench
+
 from imgsearch_gui.core.images import load_image
 from imgsearch_gui.ml import functional as LF
 from imgsearch_gui.ml.backbones import load_backbone

@@ -14,8 +14,8 @@ import time
 from concurrent.futures import Future
 
 import torch
-
 from common import flowers17, require
+
 from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
 
 

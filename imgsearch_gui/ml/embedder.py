@@ -36,7 +36,7 @@ class EmbedderConfig:
     """What the user chooses; ``ModelMeta`` is what it resolves to (with the weights' id)."""
 
     backbone: str = "efficientnet_lite0"
-    pooling: str = "gem"
+    pooling: str = "rmac"
     size: int = 384
     layer: str | None = None
     multiscale: bool = False

@@ -12,12 +12,19 @@ from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder, resize_long
 
 @pytest.fixture(scope="module")
 def tiny():
-    return load_embedder(EmbedderConfig(backbone="tiny", size=64, batch_size=4, workers=2))
+    return load_embedder(EmbedderConfig(backbone="tiny", size=64, pooling="gem", batch_size=4,
+                                        workers=2))
 
 
 def test_resize_keeps_aspect_ratio():
     assert resize_longest(Image.new("RGB", (400, 300)), 200).size == (200, 150)
     assert resize_longest(Image.new("RGB", (30, 60)), 120).size == (60, 120)
+
+
+def test_default_is_the_measured_best():
+    # bench/pooling_map.py: R-MAC at 384 px has the best flowers17 mAP (58.0).
+    assert (EmbedderConfig().backbone, EmbedderConfig().pooling, EmbedderConfig().size) == (
+        "efficientnet_lite0", "rmac", 384)
 
 
 def test_meta_describes_the_descriptor(tiny):
@@ -70,8 +77,8 @@ def test_embed_path_raises_image_error(tiny, tmp_path):
 
 
 def test_multiscale_differs_and_is_normalised(photo_factory):
-    single = load_embedder(EmbedderConfig(backbone="tiny", size=64))
-    multi = load_embedder(EmbedderConfig(backbone="tiny", size=64, multiscale=True))
+    single = load_embedder(EmbedderConfig(backbone="tiny", size=64, pooling="gem"))
+    multi = load_embedder(EmbedderConfig(backbone="tiny", size=64, pooling="gem", multiscale=True))
     p = photo_factory("m.png", 3)
     a, b = single.embed_path(p), multi.embed_path(p)
     assert multi.meta.scales == pytest.approx((1.0, 2**-0.5, 0.5))
