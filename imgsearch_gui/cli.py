@@ -133,11 +133,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     show_bar = not args.quiet and sys.stderr.isatty()
     status = 0
     with library:
-        for folder in args.dirs:
+        for position, folder in enumerate(args.dirs):
             bar = None
             report: IndexReport | None = None
+            rebuild = args.rebuild and position == 0  # later folders must keep the new vectors
             try:
-                for event in library.index_library(folder, rebuild=args.rebuild):
+                for event in library.index_library(folder, rebuild=rebuild):
                     if isinstance(event, IndexReport):
                         report = event
                     elif isinstance(event, Progress) and show_bar and event.stage == "embed":
