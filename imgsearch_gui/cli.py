@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("queries", nargs="+", type=Path, metavar="QUERY_IMAGE")
     p.add_argument("-k", type=int, default=20, help="results per query (default 20)")
     p.add_argument("--library", type=Path, help="search only this indexed folder")
+    p.add_argument("--qe", type=int, default=0, metavar="N",
+                   help="alpha query expansion with the top N neighbours (0 = off)")
+    p.add_argument("--alpha", type=float, default=3.0, help="similarity power for --qe")
     p.add_argument("--json", action="store_true",
                    help="JSON Lines: one array of {path, score} per query, in order")
 
@@ -180,6 +183,9 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise UserError(f"cannot read query image {q}: no such file")
     if args.k < 1:
         raise UserError("-k must be at least 1")
+    from .ml.query_expansion import QueryExpansion
+
+    expansion = QueryExpansion(args.qe, args.alpha) if args.qe > 0 else None
     library, _, _ = _open(args)
     with library:
         for q in args.queries:
@@ -188,7 +194,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             except ImageError as exc:
                 raise UserError(f"cannot read query image {q}: {exc.reason}") from exc
             t0 = time.perf_counter()
-            hits = library.search(image, k=args.k, library=args.library)
+            hits = library.search(image, k=args.k, library=args.library, expansion=expansion)
             log.debug("query %s: %.1f ms", q, (time.perf_counter() - t0) * 1000)
             if args.json:
                 line = [{"path": str(Path(h.path).resolve()), "score": round(float(h.score), 6)}

@@ -48,6 +48,7 @@ from imgsearch_gui.index.store import (
     VectorStore,
 )
 from imgsearch_gui.ml.meta import ModelMeta
+from imgsearch_gui.ml.query_expansion import QueryExpansion, expand
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgsearch_gui.ml.embedder import Embedder
@@ -557,8 +558,13 @@ class ImageLibrary:
         query: Path | str | Image.Image | Sequence[Path | str] | np.ndarray,
         k: int = 20,
         library: Path | str | None = None,
+        expansion: QueryExpansion | None = None,
     ) -> list[SearchHit]:
-        """Photos most similar to ``query`` (a path, an image, several paths, or a vector)."""
+        """Photos most similar to ``query`` (a path, an image, several paths, or a vector).
+
+        With ``expansion``, the query is merged with its top neighbours and searched again
+        (alpha-QE), which finds more of the same object or class at the cost of a second search.
+        """
         self._check_usable()
         if isinstance(query, np.ndarray):
             vec = np.asarray(query, dtype=np.float32)
@@ -573,10 +579,11 @@ class ImageLibrary:
             if not paths:
                 raise ValueError("no query images")
             vec = _mean_direction(np.stack([self.embedder.embed_path(p) for p in paths]))
-        return self.search_vectors(vec[None, :], k=k, library=library)[0]
+        return self.search_vectors(vec[None, :], k=k, library=library, expansion=expansion)[0]
 
     def search_vectors(
-        self, vectors: np.ndarray, k: int = 20, library: Path | str | None = None
+        self, vectors: np.ndarray, k: int = 20, library: Path | str | None = None,
+        expansion: QueryExpansion | None = None,
     ) -> list[list[SearchHit]]:
         """One hit list per query vector; every path of a shared (duplicate) vector is a hit."""
         self._check_usable()
@@ -596,6 +603,8 @@ class ImageLibrary:
                 allowed = self._library_vectors(lib_id)
         if k <= 0:
             return [[] for _ in range(len(q))]
+        if expansion is not None and expansion.n > 0 and len(self._store):
+            q = self._expand(q, expansion, allowed)
         out: list[list[SearchHit]] = []
         for labels, sims in self._store.query(q, k, allowed):
             paths = self._catalog.paths_of_vectors(labels.tolist(), lib_id)
@@ -614,6 +623,16 @@ class ImageLibrary:
                     break
             out.append(hits)
         return out
+
+    def _expand(self, q: np.ndarray, expansion: QueryExpansion, allowed: np.ndarray | None
+                ) -> np.ndarray:
+        expanded = np.empty_like(q)
+        for i, (labels, sims) in enumerate(self._store.query(q, expansion.n, allowed)):
+            if len(labels) == 0:
+                expanded[i] = q[i]
+                continue
+            expanded[i] = expand(q[i], self._store.get(labels), sims, expansion.alpha)
+        return expanded
 
     def _library_vectors(self, lib_id: int) -> np.ndarray:
         """The vector ids one library uses (cached until the catalog changes)."""

@@ -7,7 +7,17 @@ database vector with its own neighbours, once, at indexing time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+
+@dataclass(frozen=True)
+class QueryExpansion:
+    """alpha-QE settings for a search: ``n`` neighbours, weights similarity**alpha (0 = AQE)."""
+
+    n: int = 2
+    alpha: float = 3.0
 
 
 def _l2n(x: np.ndarray) -> np.ndarray:

@@ -106,3 +106,25 @@ def test_console_entry_point_json_stdout_is_clean(library, tmp_path):
                                  "--data-dir", str(data)], capture_output=True, text=True, check=True)
     lines = res.stdout.splitlines()
     assert len(lines) == 1 and json.loads(lines[0])[0]["score"] > 0.999
+
+
+def test_rebuild_with_several_folders_keeps_all(tmp_path, photo_factory, capsys):
+    for i in range(4):
+        photo_factory(f"a/{i}.png", seed=i)
+        photo_factory(f"b/{i}.png", seed=100 + i)
+    data = tmp_path / "data"
+    run(capsys, "index", str(tmp_path / "a"), str(tmp_path / "b"), "--data-dir", str(data), *TINY)
+    code, out, _ = run(capsys, "index", str(tmp_path / "a"), str(tmp_path / "b"), "--rebuild",
+                       "--data-dir", str(data), *TINY)
+    assert code == 0 and out.count("4 embedded") == 2
+    code, out, _ = run(capsys, "info", "--data-dir", str(data))
+    assert "8 vectors" in out
+
+
+def test_search_with_query_expansion(library, tmp_path, capsys):
+    data = tmp_path / "data"
+    run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
+    code, out, _ = run(capsys, "search", str(library / "sub0" / "img00.PNG"), "--qe", "2",
+                       "--json", "--data-dir", str(data))
+    hits = json.loads(out)
+    assert code == 0 and len(hits) == 12 and hits[0]["path"].endswith("img00.PNG")
