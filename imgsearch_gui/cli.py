@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-query", action="store_true", help="print the AP of every query")
     p.add_argument("--json", action="store_true", help="one JSON object with the scores")
 
+    p = sub.add_parser("whiten", parents=[common], help="learn PCA-whitening on the indexed "
+                       "photos (no labels needed) and apply it to the index and to queries")
+    p.add_argument("--dim", type=int, help="keep only the top DIM whitened dimensions")
+    p.add_argument("--off", action="store_true",
+                   help="stop whitening (re-embeds the libraries with the plain model)")
+
     sub.add_parser("info", parents=[common], help="model, device and index summary")
 
     p = sub.add_parser("gui", parents=[common], help="start the desktop app")
@@ -96,10 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace, data_dir: Path):
-    from .core.config import load_config
-    from .ml.embedder import with_overrides
+    """The data dir's saved settings with the command's flags applied."""
+    from .core.config import apply_overrides, load_config
 
-    return with_overrides(
+    return apply_overrides(
         load_config(data_dir), backbone=args.backbone, pooling=args.pooling, size=args.size,
         layer=args.layer, multiscale=args.multiscale, device=args.device, weights=args.weights,
         download=args.download or None, batch_size=args.batch_size, workers=args.workers,
@@ -263,6 +269,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_whiten(args: argparse.Namespace) -> int:
+    """Learn whitening from unwhitened descriptors: re-embeds first if the index is whitened."""
+    from dataclasses import replace
+
+    from .core.config import save_config
+    from .core.library import ImageLibrary
+
+    library, data_dir, config = _open(args)
+    try:
+        if config.whitening is not None:
+            plain = library.embedder.with_whitening(None)
+            library.close()
+            library = ImageLibrary(data_dir, plain)
+            roots = [lib.root for lib in library.libraries()]
+            print(f"re-embedding {len(roots)} libraries without whitening ...")
+            for position, root in enumerate(roots):
+                for event in library.index_library(root, rebuild=position == 0):
+                    if not hasattr(event, "stage"):
+                        _print_report(event)
+            config = replace(config, whitening=None)
+            save_config(data_dir, config)
+        if args.off:
+            print("whitening is off")
+            return 0
+        try:
+            path = library.learn_whitening(args.dim)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+        save_config(data_dir, replace(config, whitening=str(path)))
+        print(f"whitening learned on {library.stats().vectors} descriptors: {path} "
+              f"(dim {library.embedder.meta.dim})")
+    finally:
+        library.close()
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     library, data_dir, config = _open(args)
     with library:
@@ -298,8 +340,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return int(gui_main(forwarded) or 0)
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval, "info": cmd_info,
-            "gui": cmd_gui}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval, "whiten": cmd_whiten,
+            "info": cmd_info, "gui": cmd_gui}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

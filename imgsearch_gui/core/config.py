@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from ..ml.embedder import EmbedderConfig
@@ -16,7 +16,7 @@ from ..ml.embedder import EmbedderConfig
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "embedder.json"
-_PERSISTED = ("backbone", "pooling", "size", "layer", "multiscale", "device", "weights")
+_PERSISTED = ("backbone", "pooling", "size", "layer", "multiscale", "device", "weights", "whitening")
 
 
 def load_config(data_dir: Path) -> EmbedderConfig:
@@ -39,3 +39,18 @@ def save_config(data_dir: Path, config: EmbedderConfig) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
     os.replace(tmp, path)
+
+
+MODEL_FIELDS = ("backbone", "pooling", "size", "layer", "multiscale", "weights")
+
+
+def apply_overrides(saved: EmbedderConfig, **changes: object) -> EmbedderConfig:
+    """``saved`` with the non-None ``changes`` applied (CLI flags, GUI settings).
+
+    A whitening belongs to the descriptors it was learned on, so it is dropped when the changes
+    alter the model.
+    """
+    config = replace(saved, **{k: v for k, v in changes.items() if v is not None})
+    if config.whitening and any(getattr(config, f) != getattr(saved, f) for f in MODEL_FIELDS):
+        config = replace(config, whitening=None)
+    return config

@@ -49,6 +49,7 @@ from imgsearch_gui.index.store import (
 )
 from imgsearch_gui.ml.meta import ModelMeta
 from imgsearch_gui.ml.query_expansion import QueryExpansion, expand
+from imgsearch_gui.ml.whitening import learn_pca_whitening
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgsearch_gui.ml.embedder import Embedder
@@ -648,6 +649,31 @@ class ImageLibrary:
     def libraries(self) -> list[LibraryInfo]:
         return [LibraryInfo(r.root, r.files, r.indexed, r.skipped)
                 for r in self._catalog.libraries()]
+
+    def learn_whitening(self, dim: int | None = None) -> Path:
+        """Learn PCA-whitening on this index's descriptors and re-project them in place.
+
+        No photo is embedded again: the stored (unwhitened) vectors are transformed, the store
+        gets the whitened model's meta, and ``self.embedder`` becomes the whitened embedder.
+        Returns the whitening file (the caller records it in the embedder settings).
+        """
+        with self._job_lock:
+            self._check_usable()
+            if self.embedder.whitening is not None:
+                raise ValueError("this index is already whitened; learn again from unwhitened "
+                                 "descriptors (`imgsearch whiten` re-embeds them first)")
+            labels, vectors = self._store.vectors()
+            if len(vectors) < 2:
+                raise ValueError("index at least two photos before learning a whitening")
+            whitening = learn_pca_whitening(vectors, dim=dim)
+            path = whitening.save(self.data_dir / f"whitening-{whitening.id}.npz")
+            whitened = self.embedder.with_whitening(path)
+            self._store.reset(whitened.meta)
+            self._store.add(labels, whitening.apply(vectors))
+            self._save_and_commit()
+            self.embedder = whitened
+            log.info("learned %s on %d descriptors", whitening.id, len(vectors))
+            return path
 
     def remove_library(self, root: Path | str) -> None:
         """Forget a library: its files leave the catalog, vectors no other file uses are deleted."""

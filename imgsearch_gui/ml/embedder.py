@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +24,7 @@ from . import functional as LF
 from .backbones import LoadedBackbone, load_backbone
 from .checkpoint import is_checkpoint, load_checkpoint
 from .meta import ModelMeta
+from .whitening import Whitening
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class EmbedderConfig:
     multiscale: bool = False
     device: str = "auto"
     weights: str | None = None
+    whitening: str | None = None  # a PCA-whitening file learned on the library (ml/whitening.py)
     batch_size: int = 16
     workers: int = 2
     download: bool = False
@@ -95,6 +96,12 @@ class Embedder:
         self._std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1) * 255
         self.scales = MULTISCALE if config.multiscale else (1.0,)
         dim = spec.channels if config.layer is None else self._probe_channels()
+        self.whitening = Whitening.load(config.whitening) if config.whitening else None
+        if self.whitening is not None:
+            if self.whitening.dim_in != dim:
+                raise ValueError(f"whitening {config.whitening} expects {self.whitening.dim_in}-d "
+                                 f"descriptors, this model gives {dim}")
+            dim = self.whitening.dim_out
         self.meta = ModelMeta(
             backbone=spec.name,
             weights_id=backbone.weights_id,
@@ -106,7 +113,13 @@ class Embedder:
             pooling_params=tuple(sorted(self.pooling_params.items())),
             layer=config.layer,
             scales=self.scales,
+            whitening_id=self.whitening.id if self.whitening is not None else None,
         )
+
+    def with_whitening(self, path: str | os.PathLike[str] | None) -> Embedder:
+        """The same loaded network with another whitening (or none): no reload."""
+        config = replace(self.config, whitening=str(path) if path is not None else None)
+        return Embedder(config, self.backbone, self.pooling_params)
 
     def _probe_channels(self) -> int:
         with torch.inference_mode():
@@ -128,7 +141,8 @@ class Embedder:
                 desc = LF.pool(fmap.float(), self.config.pooling, **self.pooling_params)
                 total = desc if total is None else total + desc
         assert total is not None
-        return LF.l2n(total).float().cpu().numpy()
+        out = LF.l2n(total).float().cpu().numpy()
+        return self.whitening.apply(out) if self.whitening is not None else out
 
     # -- images ------------------------------------------------------------------------------
 
@@ -228,9 +242,4 @@ def load_embedder(config: EmbedderConfig | None = None) -> Embedder:
     return embedder
 
 
-def with_overrides(config: EmbedderConfig, **changes: object) -> EmbedderConfig:
-    """``config`` with the non-None entries of ``changes`` applied (CLI flags)."""
-    return replace(config, **{k: v for k, v in changes.items() if v is not None})
-
-
-__all__ = ["EmbedderConfig", "EmbedResult", "Embedder", "load_embedder", "with_overrides", "Path"]
+__all__ = ["EmbedderConfig", "EmbedResult", "Embedder", "load_embedder"]

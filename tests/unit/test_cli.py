@@ -128,3 +128,27 @@ def test_search_with_query_expansion(library, tmp_path, capsys):
                        "--json", "--data-dir", str(data))
     hits = json.loads(out)
     assert code == 0 and len(hits) == 12 and hits[0]["path"].endswith("img00.PNG")
+
+
+def test_whiten_learns_applies_and_relearns(library, tmp_path, capsys):
+    data = tmp_path / "data"
+    run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
+    query = library / "sub1" / "img04.PNG"
+    code, out, _ = run(capsys, "whiten", "--dim", "8", "--data-dir", str(data))
+    assert code == 0 and "dim 8" in out
+    code, out, _ = run(capsys, "info", "--data-dir", str(data))
+    assert "dim:       8" in out and "12 vectors" in out
+    code, out, _ = run(capsys, "search", str(query), "--json", "--data-dir", str(data))
+    hits = json.loads(out)
+    assert code == 0 and hits[0]["path"] == str(query.resolve()) and hits[0]["score"] > 0.999
+    # learning again re-embeds from unwhitened descriptors first
+    code, out, _ = run(capsys, "whiten", "--data-dir", str(data))
+    assert code == 0 and "re-embedding 1 libraries" in out and "dim 11" in out
+    code, out, _ = run(capsys, "whiten", "--off", "--data-dir", str(data))
+    assert code == 0
+    code, out, _ = run(capsys, "info", "--data-dir", str(data))
+    assert "dim:       64" in out
+    # a model change drops the whitening instead of applying it to other descriptors
+    run(capsys, "whiten", "--data-dir", str(data))
+    code, _, err = run(capsys, "search", str(query), "--pooling", "mac", "--data-dir", str(data))
+    assert code == 2 and "--rebuild" in err

@@ -113,3 +113,18 @@ def test_cuda_matches_cpu_under_autocast(pooling, real_photos):
     for image in real_photos.values():
         a, b = cpu.embed_image(image), gpu.embed_image(image)
         assert float(a @ b) > 0.995
+
+
+def test_whitening_is_part_of_the_model(tmp_path, photo_factory):
+    from imgsearch_gui.ml.whitening import learn_pca_whitening
+
+    plain = load_embedder(EmbedderConfig(backbone="tiny", size=64))
+    vecs = np.stack([plain.embed_path(photo_factory(f"w{i}.png", i)) for i in range(20)])
+    path = learn_pca_whitening(vecs, dim=10).save(tmp_path / "w.npz")
+    white = plain.with_whitening(path)
+    assert white.meta.dim == 10 and white.meta.whitening_id.startswith("pcaw10-")
+    assert white.meta.fingerprint != plain.meta.fingerprint
+    v = white.embed_path(tmp_path / "w3.png")
+    assert v.shape == (10,) and np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="expects 64-d"):
+        load_embedder(EmbedderConfig(backbone="tiny", size=64, layer="2", whitening=str(path)))
