@@ -1,0 +1,97 @@
+"""``python -m imgsearch_gui`` / ``imgsearch-gui``: start the desktop app."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from imgsearch_gui import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="imgsearch-gui",
+        description="Find photos by their content (desktop app).",
+    )
+    parser.add_argument("--data-dir",
+                        help="folder of the index and catalog (default: user data dir)")
+    parser.add_argument("--backbone", help="CNN backbone, e.g. efficientnet_lite0 (overrides the "
+                                           "saved setting for this session)")
+    parser.add_argument("--pooling", help="mac, sum, spoc, gem, rmac or crow")
+    parser.add_argument("--size", type=int, help="input size: longest side in pixels")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the model runs")
+    parser.add_argument("--settings", help="use this INI file for the GUI settings (testing)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"imgsearch {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    from dataclasses import replace
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from imgsearch_gui import __version__
+    from imgsearch_gui.ui import qtcompat  # noqa: F401 - first: binding work-arounds
+    from imgsearch_gui.ui.messages import install_excepthook
+    from imgsearch_gui.ui.prefs import APPLICATION, ORGANIZATION, Prefs, model_from_data_dir
+
+    QApplication.setOrganizationName(ORGANIZATION)
+    QApplication.setApplicationName(APPLICATION)
+    QApplication.setApplicationDisplayName("imgsearch")
+    QApplication.setApplicationVersion(__version__)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    install_excepthook()
+
+    from imgsearch_gui import paths
+    from imgsearch_gui.ui.main_window import MainWindow
+
+    settings = (
+        QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else QSettings()
+    )
+    prefs = Prefs(settings)
+    data_dir = paths.data_dir(args.data_dir)
+    # CLI flags > the model the data dir was indexed with > the saved GUI setting > defaults
+    # (the device is not part of the index: it always comes from the GUI setting)
+    model = prefs.model
+    indexed_with = model_from_data_dir(data_dir)
+    if indexed_with is not None:
+        model = replace(indexed_with, device=model.device)
+    overrides = {k: getattr(args, k) for k in ("backbone", "pooling", "size", "device")}
+    model = replace(model, **{k: v for k, v in overrides.items() if v is not None})
+    window = MainWindow(prefs, data_dir=data_dir, model=model)
+    window.show()
+    _quit_on_signals(app, window)
+    return int(app.exec())
+
+
+def _quit_on_signals(app, window) -> None:
+    """Ctrl+C / SIGTERM: stop the workers cleanly (no question asked), then quit."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def stop(*_args) -> None:
+        window.shutdown()
+        app.quit()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    # Python handles signals only when it runs: wake it up now and then.
+    timer = QTimer(window)
+    timer.setInterval(250)
+    timer.timeout.connect(lambda: None)
+    timer.start()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""What the GUI's workers run: plain Python (no Qt), so it can be tested and timed alone."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imgsearch_gui.core.types import SearchHit
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """One query: files (several -> mean query) or an image (paste); optionally a region box."""
+
+    paths: tuple[str, ...] = ()
+    images: tuple = ()  # PIL images already decoded (paste, or a region search reusing a query)
+    box: Box | None = None
+    label: str = ""
+    new_query: bool = True  # False for a region change: the query panel keeps its image
+    seq: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    request: QueryRequest
+    images: tuple  # the decoded query images (PIL)
+    hits: list[SearchHit]
+    seconds: float
+
+
+def run_query(library, request: QueryRequest, k: int) -> QueryOutcome:
+    """Decode, crop and embed the query, then search ``library`` (runs in a worker thread).
+
+    Images are decoded as the embedder decodes library files (same draft size), so a photo that
+    is in the library finds itself with a score of ~1.
+    """
+    from imgsearch_gui.core.images import load_image
+
+    t0 = time.perf_counter()
+    embedder = library.embedder
+    size = int(getattr(getattr(embedder, "config", None), "size", 384) or 384)
+    images = tuple(request.images) or tuple(load_image(p, max_side=size) for p in request.paths)
+    if not images:
+        raise ValueError("nothing to search")
+    if len(images) == 1:
+        image = images[0]
+        if request.box is not None:
+            image = image.crop(request.box)
+        hits = library.search(image, k=k)
+    else:
+        vectors = np.stack([embedder.embed_image(im) for im in images]).astype(np.float32)
+        mean = vectors.mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        hits = library.search(mean / norm if norm > 0 else mean, k=k)
+    return QueryOutcome(request, images, list(hits), time.perf_counter() - t0)
+
+
+def single_threaded_inference() -> None:
+    """One intra-op thread for the calling thread's torch work, other threads unchanged.
+
+    A query is one image: an intra-op team barely helps it, and a long-lived thread's OpenMP team
+    degrades badly whenever the CPU is oversubscribed (measured on 2 cores while indexing or
+    another program runs: one image took 1.1-2.4 s with 2 threads, 86-100 ms with 1).
+    ``torch.set_num_threads`` also sets the default that threads starting later adopt, so a
+    short helper thread puts the default back (its own per-thread setting dies with it).
+    """
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    default = torch.get_num_threads()
+    if default <= 1:
+        return
+    torch.set_num_threads(1)
+    import threading
+
+    helper = threading.Thread(target=torch.set_num_threads, args=(default,), daemon=True)
+    helper.start()
+    helper.join()
+
+
+@dataclass(frozen=True)
+class QueryFailed:
+    request: QueryRequest
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class LibraryLoaded:
+    library: object
+    seconds: float
+
+
+class SearchService:
+    """The model's home: one long-lived worker thread loads the model (and warms it up), then
+    answers queries from a queue, so every query runs on the thread the warm-up ran on.
+
+    Only the newest waiting request is answered (older ones are stale: the user moved on).
+    :meth:`serve` is the generator a :class:`~imgsearch_gui.ui.worker.Worker` runs; it yields
+    :class:`LibraryLoaded`, then a :class:`QueryOutcome` or :class:`QueryFailed` per query.
+    """
+
+    _STOP = object()
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self._requests: queue.Queue = queue.Queue()
+
+    def submit(self, request: QueryRequest) -> None:
+        self._requests.put(request)
+
+    def stop(self) -> None:
+        self._requests.put(self._STOP)
+
+    def _next(self, cancel) -> QueryRequest | None:
+        while not cancel.cancelled:
+            try:
+                item = self._requests.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            while True:  # skip to the newest request
+                try:
+                    newer = self._requests.get_nowait()
+                except queue.Empty:
+                    break
+                item = newer if item is not self._STOP else item
+            return None if item is self._STOP else item
+        return None
+
+    def serve(self, factory: Callable, data_dir, model, *, cancel) -> Iterator[object]:
+        single_threaded_inference()
+        t0 = time.perf_counter()
+        library = factory(data_dir, model)
+        yield LibraryLoaded(library, time.perf_counter() - t0)
+        while True:
+            request = self._next(cancel)
+            if request is None:
+                return
+            try:
+                yield run_query(library, request, self.k)
+            except Exception as exc:  # noqa: BLE001 - one failed query does not end the service
+                yield QueryFailed(request, exc)
+
+
+def filter_hits(hits: Sequence[SearchHit], count: int, min_score: float) -> list[SearchHit]:
+    """The ``count`` best hits scoring at least ``min_score`` (ranks stay as fetched)."""
+    return [h for h in hits if h.score >= min_score][: max(0, count)]
+
+
+def index_and_remember(library, root, *, rebuild: bool = False, cancel=None):
+    """``library.index_library`` and then save the embedder settings beside the index (as the CLI
+    does), so the CLI and later sessions use the model the index was built with."""
+    from imgsearch_gui.core.types import IndexReport
+
+    for item in library.index_library(root, rebuild=rebuild, cancel=cancel):
+        yield item
+        if isinstance(item, IndexReport) and not item.cancelled:
+            _save_config(library)
+
+
+def _save_config(library) -> None:
+    config = getattr(getattr(library, "embedder", None), "config", None)
+    data_dir = getattr(library, "data_dir", None)
+    if config is None or data_dir is None or not hasattr(config, "backbone"):
+        return
+    try:
+        from imgsearch_gui.core.config import save_config
+
+        save_config(data_dir, config)
+    except (ImportError, OSError, TypeError):  # the index is fine without it
+        import logging
+
+        logging.getLogger(__name__).warning("could not save the embedder settings", exc_info=True)

@@ -1,0 +1,195 @@
+"""The one channel for messages to the user, and the crash-report excepthook.
+
+Everything the user should read (a non-image drop, a failed search, indexing finished) goes
+through :class:`MessageChannel.post`; the main window shows the latest message in an inline banner
+and in the status bar. Unhandled exceptions in the GUI thread end up in a copyable crash report.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+import traceback
+from dataclasses import dataclass
+from enum import Enum
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from imgsearch_gui.ui.qtcompat import emit
+
+log = logging.getLogger(__name__)
+
+
+class Level(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    level: Level = Level.INFO
+    details: str = ""
+
+
+class MessageChannel(QObject):
+    """Views post here; the banner and the status bar listen."""
+
+    posted = Signal(object)  # Message
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.history: list[Message] = []
+
+    def post(self, text: str, level: Level | str = Level.INFO, details: str = "") -> Message:
+        message = Message(text, Level(level), details)
+        self.history.append(message)
+        del self.history[:-200]
+        log.log(
+            {Level.INFO: logging.INFO, Level.WARNING: logging.WARNING}.get(
+                message.level, logging.ERROR
+            ),
+            "%s",
+            text,
+        )
+        emit(self.posted, message)
+        return message
+
+    def info(self, text: str) -> Message:
+        return self.post(text, Level.INFO)
+
+    def warning(self, text: str, details: str = "") -> Message:
+        return self.post(text, Level.WARNING, details)
+
+    def error(self, text: str, details: str = "") -> Message:
+        return self.post(text, Level.ERROR, details)
+
+    @property
+    def last(self) -> Message | None:
+        return self.history[-1] if self.history else None
+
+
+_COLOURS = {
+    Level.INFO: ("#e8f1fb", "#1d4f82"),
+    Level.WARNING: ("#fff4d6", "#7a5300"),
+    Level.ERROR: ("#fde7e7", "#8a1c1c"),
+}
+
+
+class MessageBanner(QFrame):
+    """An inline banner above the content: the latest warning or error, with a close button."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("messageBanner")
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_button = QPushButton("Details…")
+        self.details_button.clicked.connect(self._show_details)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.details_button)
+        layout.addWidget(close)
+        self._message: Message | None = None
+        self.hide()
+
+    @property
+    def text(self) -> str:
+        return self.label.text()
+
+    def show_message(self, message: Message) -> None:
+        self._message = message
+        bg, fg = _COLOURS[message.level]
+        self.setStyleSheet(
+            f"#messageBanner {{ background: {bg}; border: 1px solid {fg}; border-radius: 4px; }}"
+            f"#messageBanner QLabel {{ color: {fg}; }}"
+        )
+        self.label.setText(message.text)
+        self.details_button.setVisible(bool(message.details))
+        self.show()
+
+    def _show_details(self) -> None:
+        if self._message is not None:
+            TextDialog("Details", self._message.text, self._message.details, self).exec()
+
+
+class TextDialog(QDialog):
+    """A message with a copyable block of text (details, crash reports)."""
+
+    def __init__(self, title: str, summary: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.resize(640, 400)
+        label = QLabel(summary)
+        label.setWordWrap(True)
+        self.text = QPlainTextEdit(text)
+        self.text.setReadOnly(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        copy = buttons.addButton("Copy to clipboard", QDialogButtonBox.ButtonRole.ActionRole)
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.text.toPlainText()))
+        buttons.rejected.connect(self.reject)
+        buttons.accepted.connect(self.accept)
+        layout = QVBoxLayout(self)
+        layout.addWidget(label)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(buttons)
+
+
+def crash_report(exc_type, exc, tb) -> str:
+    from imgsearch_gui import __version__
+
+    try:
+        from PySide6 import __version__ as pyside_version
+    except ImportError:  # pragma: no cover
+        pyside_version = "?"
+    lines = traceback.format_exception(exc_type, exc, tb)
+    return (
+        f"imgsearch {__version__}, Python {platform.python_version()}, PySide6 {pyside_version}, "
+        f"{platform.platform()}\n\n" + "".join(lines)
+    )
+
+
+def install_excepthook() -> None:
+    """Unhandled exceptions in the GUI thread: log them and show a copyable report (no crash)."""
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):  # pragma: no cover - exercised manually
+        if issubclass(exc_type, KeyboardInterrupt):
+            previous(exc_type, exc, tb)
+            return
+        report = crash_report(exc_type, exc, tb)
+        log.error("unhandled exception\n%s", report)
+        try:
+            dialog = TextDialog(
+                "imgsearch: unexpected error",
+                "Something went wrong. The app keeps running; please copy this report into a bug "
+                "report.",
+                report,
+            )
+            dialog.exec()
+        except Exception:  # noqa: BLE001
+            previous(exc_type, exc, tb)
+
+    sys.excepthook = hook

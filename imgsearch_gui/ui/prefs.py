@@ -1,0 +1,173 @@
+"""Persistent GUI preferences (QSettings) and the model choice made in the settings dialog.
+
+Nothing here imports torch: the embedder configuration is only built (lazily) in the worker that
+loads the model, so the window appears at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANIZATION = "imgsearch"
+APPLICATION = "imgsearch-gui"
+
+BACKBONES = ("efficientnet_lite0", "efficientnet_lite2", "resnet50", "resnet101", "vgg16", "tiny")
+POOLINGS = ("gem", "mac", "sum", "spoc", "rmac", "crow")
+DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_COUNT = 50
+MAX_COUNT = 200  # results fetched per query; the count/min-score controls filter these
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What the settings dialog controls: changing any field means re-indexing."""
+
+    backbone: str = "efficientnet_lite0"
+    pooling: str = "rmac"  # = EmbedderConfig's default (not imported here: that loads torch)
+    size: int = 384
+    device: str = "auto"
+
+    def to_config(self, data_dir: str | Path | None = None):
+        """The ``EmbedderConfig`` (imports torch; call from a worker).
+
+        Settings the dialog does not show (weights file, layer, multi-scale) are kept from the
+        configuration ``data_dir`` was indexed with, as long as the backbone stays the same.
+        """
+        from dataclasses import replace
+
+        from imgsearch_gui.core.config import apply_overrides, load_config
+        from imgsearch_gui.ml.embedder import EmbedderConfig
+
+        base = EmbedderConfig()
+        if data_dir is not None:
+            saved = load_config(Path(data_dir))
+            if saved.backbone == self.backbone:
+                base = saved
+        # apply_overrides drops a learned whitening when the descriptors change
+        return apply_overrides(
+            replace(base, device=self.device), backbone=self.backbone, pooling=self.pooling,
+            size=self.size,
+        )
+
+    def same_descriptors(self, other: ModelChoice) -> bool:
+        """True if the index built with ``other`` stays valid (only the device differs)."""
+        mine = (self.backbone, self.pooling, self.size)
+        return mine == (other.backbone, other.pooling, other.size)
+
+    def describe(self) -> str:
+        return f"{self.backbone}, {self.pooling}, {self.size}px, {self.device}"
+
+
+class Prefs:
+    """Typed access to QSettings. Tests pass ``QSettings(path, QSettings.Format.IniFormat)``."""
+
+    def __init__(self, settings: QSettings | None = None) -> None:
+        self.qsettings = settings if settings is not None else default_settings()
+
+    # --- libraries ------------------------------------------------------------------------
+    @property
+    def libraries(self) -> list[str]:
+        value = self.qsettings.value("libraries/roots", [])
+        if value is None or value == "":
+            return []
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in value if v]
+
+    @libraries.setter
+    def libraries(self, roots: list[str]) -> None:
+        unique = list(dict.fromkeys(str(Path(r)) for r in roots))
+        self.qsettings.setValue("libraries/roots", unique)
+
+    # --- model ----------------------------------------------------------------------------
+    @property
+    def model(self) -> ModelChoice:
+        s = self.qsettings
+        default = ModelChoice()
+        try:
+            size = int(s.value("model/size", default.size))
+        except (TypeError, ValueError):
+            size = default.size
+        backbone = str(s.value("model/backbone", default.backbone))
+        pooling = str(s.value("model/pooling", default.pooling))
+        device = str(s.value("model/device", default.device))
+        return ModelChoice(
+            backbone=backbone if backbone in BACKBONES else default.backbone,
+            pooling=pooling if pooling in POOLINGS else default.pooling,
+            size=size if 32 <= size <= 2048 else default.size,
+            device=device if device in DEVICES else default.device,
+        )
+
+    @model.setter
+    def model(self, choice: ModelChoice) -> None:
+        s = self.qsettings
+        s.setValue("model/backbone", choice.backbone)
+        s.setValue("model/pooling", choice.pooling)
+        s.setValue("model/size", int(choice.size))
+        s.setValue("model/device", choice.device)
+
+    # --- search controls ------------------------------------------------------------------
+    @property
+    def result_count(self) -> int:
+        try:
+            return max(1, min(MAX_COUNT, int(self.qsettings.value("search/count", DEFAULT_COUNT))))
+        except (TypeError, ValueError):
+            return DEFAULT_COUNT
+
+    @result_count.setter
+    def result_count(self, value: int) -> None:
+        self.qsettings.setValue("search/count", int(value))
+
+    @property
+    def min_score(self) -> float:
+        try:
+            return max(-1.0, min(1.0, float(self.qsettings.value("search/min_score", 0.0))))
+        except (TypeError, ValueError):
+            return 0.0
+
+    @min_score.setter
+    def min_score(self, value: float) -> None:
+        self.qsettings.setValue("search/min_score", float(value))
+
+    # --- window ---------------------------------------------------------------------------
+    def bytes_value(self, key: str) -> QByteArray | None:
+        value = self.qsettings.value(key)
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def set_value(self, key: str, value) -> None:
+        self.qsettings.setValue(key, value)
+
+    def sync(self) -> None:
+        self.qsettings.sync()
+
+
+def model_from_data_dir(data_dir: str | Path) -> ModelChoice | None:
+    """The model a data dir was indexed with (``embedder.json``, written by core/config.py), read
+    without importing torch. None when there is none or it cannot be read."""
+    import json
+
+    path = Path(data_dir) / "embedder.json"
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    base = ModelChoice()
+    try:
+        return ModelChoice(
+            backbone=str(raw.get("backbone", base.backbone)),
+            pooling=str(raw.get("pooling", base.pooling)),
+            size=int(raw.get("size", base.size)),
+            device=str(raw.get("device", base.device)),
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+def default_settings() -> QSettings:
+    """The user's settings (native format; organisation/app names as set by main())."""
+    return QSettings(QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
