@@ -8,9 +8,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+from photos import make_photo  # noqa: E402
 
 # Qt messages that are expected on the offscreen platform (no real window system).
 QT_LOG_IGNORE = [
@@ -56,21 +55,6 @@ def prefs(settings_file):
     from imgsearch_gui.ui.prefs import Prefs
 
     return Prefs(QSettings(str(settings_file), QSettings.Format.IniFormat))
-
-
-def make_photo(path: Path, seed: int, size: tuple[int, int] = (96, 72)) -> Path:
-    """A small deterministic image with structure (blobs + stripes), distinct per seed."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.zeros((h, w, 3), dtype=np.float32)
-    for _ in range(4):
-        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(5, 25)
-        img[((xx - cx) ** 2 + (yy - cy) ** 2) < r * r] = rng.uniform(0, 255, 3)
-    img += 40 * np.sin(xx / rng.uniform(2, 9))[..., None]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
-    return path
 
 
 @pytest.fixture
