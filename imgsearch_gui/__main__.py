@@ -28,8 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _no_screen() -> bool:
+    """Linux without X11/Wayland and no Qt platform chosen: Qt would abort with a cryptic error."""
+    import os
+
+    return (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+            and not os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if _no_screen():
+        print("imgsearch-gui: no screen found (DISPLAY/WAYLAND_DISPLAY unset). Use the command "
+              "line instead, e.g. `imgsearch index DIR` and `imgsearch search PHOTO` "
+              "(`imgsearch --help`), or set QT_QPA_PLATFORM=offscreen.", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
