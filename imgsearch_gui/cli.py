@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
     p.add_argument("--rebuild", action="store_true",
                    help="drop the index and embed everything again (e.g. after a model change)")
+    p.add_argument("--dba", type=int, metavar="N",
+                   help="database-side augmentation with N neighbours (default 3; 0 = off); "
+                   "kept for later runs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("search", parents=[common], help="most similar photos to each query")
@@ -98,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", parents=[common], help="model, device and index summary")
 
     p = sub.add_parser("gui", parents=[common], help="start the desktop app")
+
     return parser
 
 
@@ -109,6 +113,7 @@ def _config(args: argparse.Namespace, data_dir: Path):
         load_config(data_dir), backbone=args.backbone, pooling=args.pooling, size=args.size,
         layer=args.layer, multiscale=args.multiscale, device=args.device, weights=args.weights,
         download=args.download or None, batch_size=args.batch_size, workers=args.workers,
+        dba=getattr(args, "dba", None),
     )
 
 
@@ -128,7 +133,7 @@ def _open(args: argparse.Namespace):
         if "CUDA" in str(exc):
             raise UserError(str(exc)) from exc
         raise
-    return ImageLibrary(data_dir, embedder), data_dir, config
+    return ImageLibrary.for_config(data_dir, embedder, config.dba), data_dir, config
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -281,7 +286,7 @@ def cmd_whiten(args: argparse.Namespace) -> int:
         if config.whitening is not None:
             plain = library.embedder.with_whitening(None)
             library.close()
-            library = ImageLibrary(data_dir, plain)
+            library = ImageLibrary.for_config(data_dir, plain, config.dba)
             roots = [lib.root for lib in library.libraries()]
             print(f"re-embedding {len(roots)} libraries without whitening ...")
             for position, root in enumerate(roots):

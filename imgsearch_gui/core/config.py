@@ -16,7 +16,7 @@ from ..ml.embedder import EmbedderConfig
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "embedder.json"
-_PERSISTED = ("backbone", "pooling", "size", "layer", "multiscale", "device", "weights", "whitening")
+_PERSISTED = ("backbone", "pooling", "size", "layer", "multiscale", "device", "weights", "whitening", "dba")
 
 
 def load_config(data_dir: Path) -> EmbedderConfig:

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,7 @@ from imgsearch_gui.index.store import (
     VectorStore,
 )
 from imgsearch_gui.ml.meta import ModelMeta
-from imgsearch_gui.ml.query_expansion import QueryExpansion, expand
+from imgsearch_gui.ml.query_expansion import Augmentation, QueryExpansion, expand
 from imgsearch_gui.ml.whitening import learn_pca_whitening
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 CATALOG_FILE = "catalog.sqlite3"
 INDEX_DIR = "index"
+AUGMENTED_DIR = "index-dba"
 
 __all__ = [
     "ImageLibrary",
@@ -114,7 +115,19 @@ class _Counts:
 
 
 class ImageLibrary:
-    """Catalog + vector store + embedder; one thread may search while another indexes."""
+    """Catalog + vector store + embedder; one thread may search while another indexes.
+
+    With ``augmentation`` (DBA), queries go to a derived copy of the store in which every
+    vector is merged with its nearest neighbours; scores are cosine similarities to those
+    augmented vectors (an identical photo scores slightly below 1).
+    """
+
+    @classmethod
+    def for_config(cls, data_dir: Path | str, embedder: Embedder, dba: int, **kwargs: Any
+                   ) -> ImageLibrary:
+        """The library as the CLI and the GUI open it: DBA from the saved index settings."""
+        return cls(data_dir, embedder, augmentation=Augmentation(n=dba) if dba > 0 else None,
+                   **kwargs)
 
     def __init__(
         self,
@@ -124,6 +137,7 @@ class ImageLibrary:
         save_every: int = 2000,
         save_interval_s: float = 30.0,
         params: HnswParams | None = None,
+        augmentation: Augmentation | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -133,6 +147,8 @@ class ImageLibrary:
         self._job_lock = threading.Lock()
         self._corrupt: IndexCorruptError | None = None
         self._allowed_cache: dict[int, tuple[int, np.ndarray]] = {}
+        self.augmentation = augmentation if augmentation and augmentation.n > 0 else None
+        self._augmented: VectorStore | None = None
         try:
             self._catalog = Catalog(self.data_dir / CATALOG_FILE)
         except CatalogError as exc:
@@ -156,6 +172,19 @@ class ImageLibrary:
             log.error("%s", self._corrupt)
             return
         self._reconcile()
+        if self.augmentation is not None:
+            self._open_augmented(params)
+
+    def _open_augmented(self, params: HnswParams | None) -> None:
+        """The searched copy of the index with DBA applied; derived, so rebuilt when damaged."""
+        directory = self.data_dir / AUGMENTED_DIR
+        try:
+            self._augmented = VectorStore.open(directory, params)
+        except IndexCorruptError as exc:
+            log.warning("rebuilding the augmented index: %s", exc)
+            self._augmented = VectorStore(directory, params)
+        if self._sync_augmented():
+            self._augmented.save()
 
     # ------------------------------------------------------------------ housekeeping
     def _reconcile(self) -> None:
@@ -183,9 +212,66 @@ class ImageLibrary:
             raise ModelMismatchError(stored, current)
 
     def _save_and_commit(self) -> None:
-        """The one place that makes work durable: store first, then the catalog."""
+        """The one place that makes work durable: store first, then the catalog.
+
+        The augmented store is derived from the store; it is brought up to date and saved here
+        too (a crash in between is repaired when the library is opened again).
+        """
         self._store.save()
+        if self._augmented is not None and self._sync_augmented():
+            self._augmented.save()
         self._catalog.commit()
+
+    def _augmented_meta(self) -> ModelMeta | None:
+        meta, aug = self._store.meta, self.augmentation
+        if meta is None or aug is None:
+            return meta
+        return replace(meta, extra=(*meta.extra, ("dba", f"n={aug.n},alpha={aug.alpha:g}")))
+
+    def _sync_augmented(self) -> bool:
+        """Give the augmented store exactly the store's labels; True if anything changed.
+
+        New vectors get their augmented version from their current neighbours; when more than
+        10% of the index is new (or the model/parameters changed) every vector is redone so
+        older vectors see their new neighbours too.
+        """
+        aug_store, aug = self._augmented, self.augmentation
+        if aug_store is None or aug is None:
+            return False
+        meta = self._augmented_meta()
+        raw_labels = self._store.labels()
+        changed = False
+        if aug_store.meta != meta:
+            aug_store.reset(meta)
+            changed = True
+        have = aug_store.labels()
+        extra = np.setdiff1d(have, raw_labels)
+        if len(extra):
+            aug_store.remove(extra)
+            changed = True
+        missing = np.setdiff1d(raw_labels, aug_store.labels())
+        if len(missing) == 0:
+            return changed
+        if len(missing) > 0.1 * len(raw_labels):
+            aug_store.reset(meta)
+            missing = raw_labels
+        for start in range(0, len(missing), 1024):
+            labels = missing[start : start + 1024]
+            vectors = self._store.get(labels)
+            augmented = np.empty_like(vectors)
+            for i, (nbr, sims) in enumerate(self._store.query(vectors, aug.n + 1)):
+                keep = nbr != labels[i]
+                nbr, sims = nbr[keep][: aug.n], sims[keep][: aug.n]
+                augmented[i] = expand(vectors[i], self._store.get(nbr), sims, aug.alpha) \
+                    if len(nbr) else vectors[i]
+            aug_store.add(labels, augmented)
+        log.debug("augmented %d vectors (DBA n=%d, alpha=%g)", len(missing), aug.n, aug.alpha)
+        return True
+
+    @property
+    def _searched(self) -> VectorStore:
+        """Where queries go: the augmented store when DBA is on."""
+        return self._augmented if self._augmented is not None else self._store
 
     @property
     def needs_rebuild(self) -> str | None:
@@ -607,7 +693,7 @@ class ImageLibrary:
         if expansion is not None and expansion.n > 0 and len(self._store):
             q = self._expand(q, expansion, allowed)
         out: list[list[SearchHit]] = []
-        for labels, sims in self._store.query(q, k, allowed):
+        for labels, sims in self._searched.query(q, k, allowed):
             paths = self._catalog.paths_of_vectors(labels.tolist(), lib_id)
             hits: list[SearchHit] = []
             seen: set[str] = set()
@@ -628,11 +714,12 @@ class ImageLibrary:
     def _expand(self, q: np.ndarray, expansion: QueryExpansion, allowed: np.ndarray | None
                 ) -> np.ndarray:
         expanded = np.empty_like(q)
-        for i, (labels, sims) in enumerate(self._store.query(q, expansion.n, allowed)):
+        searched = self._searched
+        for i, (labels, sims) in enumerate(searched.query(q, expansion.n, allowed)):
             if len(labels) == 0:
                 expanded[i] = q[i]
                 continue
-            expanded[i] = expand(q[i], self._store.get(labels), sims, expansion.alpha)
+            expanded[i] = expand(q[i], searched.get(labels), sims, expansion.alpha)
         return expanded
 
     def _library_vectors(self, lib_id: int) -> np.ndarray:

@@ -43,6 +43,9 @@ class EmbedderConfig:
     device: str = "auto"
     weights: str | None = None
     whitening: str | None = None  # a PCA-whitening file learned on the library (ml/whitening.py)
+    #: index option, not part of the network: database-side augmentation with this many
+    #: neighbours (0 = off). 3 measured best with bench/quality.py (flowers17 58.0 -> 65.2).
+    dba: int = 3
     batch_size: int = 16
     workers: int = 2
     download: bool = False

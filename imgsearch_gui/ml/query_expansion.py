@@ -13,6 +13,14 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Augmentation:
+    """Database-side augmentation: each stored vector merged with its ``n`` neighbours."""
+
+    n: int = 3
+    alpha: float = 3.0
+
+
+@dataclass(frozen=True)
 class QueryExpansion:
     """alpha-QE settings for a search: ``n`` neighbours, weights similarity**alpha (0 = AQE)."""
 

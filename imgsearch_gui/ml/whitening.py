@@ -55,10 +55,12 @@ class Whitening:
                        projection=data["projection"].astype(np.float32))
 
 
-def learn_pca_whitening(x: np.ndarray, dim: int | None = None, floor: float = 0.1) -> Whitening:
-    """Learn from descriptors ``x`` (n, d); ``floor`` is a fraction of the mean eigenvalue
-    added to every eigenvalue (shrinkage), which keeps small or rank-deficient libraries
-    (n < d) from amplifying noise axes."""
+def learn_pca_whitening(x: np.ndarray, dim: int | None = None, floor: float = 10.0) -> Whitening:
+    """Learn from descriptors ``x`` (n, d); ``floor`` times the mean eigenvalue is added to
+    every eigenvalue (shrinkage), so that weak, noisy axes are not blown up. Measured
+    (bench/quality.py data, R-MAC Lite0): floor 0.1 / 3 / 10 gave flowers17 mAP 18.4 / 40.4 /
+    51.3 (58.0 unwhitened) and UKBench N-S 3.81 / 3.96 / 3.96 (3.95): whitening helps instance
+    search a little and hurts class search, so it is an option, not a default."""
     x = np.asarray(x, dtype=np.float64)
     n, d = x.shape
     if n < 2:

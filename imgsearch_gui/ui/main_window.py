@@ -88,10 +88,11 @@ def open_library(data_dir: Path, model: ModelChoice):
     from imgsearch_gui.core.library import ImageLibrary
     from imgsearch_gui.ml.embedder import load_embedder
 
-    embedder = load_embedder(model.to_config(data_dir))
+    config = model.to_config(data_dir)
+    embedder = load_embedder(config)
     # One pass through the network now, so the first query is as fast as the others.
     embedder.embed_image(Image.new("RGB", (model.size, max(32, model.size * 3 // 4)), "gray"))
-    return ImageLibrary(data_dir, embedder)
+    return ImageLibrary.for_config(data_dir, embedder, config.dba)
 
 
 def _is_mismatch(exc: BaseException) -> bool:

@@ -31,8 +31,8 @@ def run(capsys, *argv):
 
 
 def test_index_then_search(library, tmp_path, capsys):
-    data = tmp_path / "data"
-    code, out, _ = run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
+    data = tmp_path / "data"  # plain cosine scores (no DBA): the photo itself scores 1
+    code, out, _ = run(capsys, "index", str(library), "--data-dir", str(data), *TINY, "--dba", "0")
     assert code == 0
     assert "12 embedded" in out and "2 skipped" in out
     assert "broken.jpg" in out and "empty.png" in out
@@ -100,7 +100,7 @@ def test_index_rejects_a_missing_folder(tmp_path, capsys):
 def test_console_entry_point_json_stdout_is_clean(library, tmp_path):
     data = tmp_path / "data"
     base = [sys.executable, "-m", "imgsearch_gui.cli"]
-    subprocess.run(base + ["index", str(library), "--data-dir", str(data), *TINY, "-v"],
+    subprocess.run(base + ["index", str(library), "--data-dir", str(data), *TINY, "-v", "--dba", "0"],
                    check=True, capture_output=True)
     res = subprocess.run(base + ["search", str(library / "sub0" / "img00.PNG"), "--json", "-v",
                                  "--data-dir", str(data)], capture_output=True, text=True, check=True)
@@ -132,7 +132,7 @@ def test_search_with_query_expansion(library, tmp_path, capsys):
 
 def test_whiten_learns_applies_and_relearns(library, tmp_path, capsys):
     data = tmp_path / "data"
-    run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
+    run(capsys, "index", str(library), "--data-dir", str(data), *TINY, "--dba", "0")
     query = library / "sub1" / "img04.PNG"
     code, out, _ = run(capsys, "whiten", "--dim", "8", "--data-dir", str(data))
     assert code == 0 and "dim 8" in out
@@ -152,3 +152,18 @@ def test_whiten_learns_applies_and_relearns(library, tmp_path, capsys):
     run(capsys, "whiten", "--data-dir", str(data))
     code, _, err = run(capsys, "search", str(query), "--pooling", "mac", "--data-dir", str(data))
     assert code == 2 and "--rebuild" in err
+
+
+def test_dba_is_on_by_default_and_kept_per_data_dir(library, tmp_path, capsys):
+    data = tmp_path / "data"
+    query = library / "sub1" / "img04.PNG"
+    run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
+    _, out, _ = run(capsys, "search", str(query), "--json", "--data-dir", str(data))
+    augmented = json.loads(out)
+    # scores are cosines to augmented vectors: the photo itself first, but below 1
+    assert augmented[0]["path"] == str(query.resolve()) and 0.9 < augmented[0]["score"] < 0.9999
+    assert (data / "index-dba").is_dir()
+    code, _, _ = run(capsys, "index", str(library), "--dba", "0", "--data-dir", str(data), *TINY)
+    _, out, _ = run(capsys, "search", str(query), "--json", "--data-dir", str(data))
+    plain = json.loads(out)
+    assert code == 0 and plain[0]["score"] == pytest.approx(1.0, abs=1e-4)
