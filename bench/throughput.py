@@ -61,8 +61,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--pooling", default="gem")
+    ap.add_argument("--pooling", default=EmbedderConfig().pooling)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--multiscale", action="store_true", help="also size 384 multi-scale")
     args = ap.parse_args()
 
     paths, _ = flowers17()
@@ -72,15 +73,18 @@ def main() -> None:
           f"threads, torch threads {torch.get_num_threads()}")
     print("| size | device | (a) forward only, img/s | (b) whole pipeline, img/s | (b)/(a) |")
     print("|---:|---|---:|---:|---:|")
-    for size in args.sizes:
+    runs = [(size, False) for size in args.sizes] + ([(384, True)] if args.multiscale else [])
+    for size, multi in runs:
         emb = load_embedder(EmbedderConfig(size=size, pooling=args.pooling, device=args.device,
-                                           batch_size=args.batch_size, workers=args.workers))
+                                           batch_size=args.batch_size, workers=args.workers,
+                                           multiscale=multi))
         pipeline(emb, paths[: args.batch_size * 2])  # warm-up: kernels, caches
         a = b = 0.0
         for _ in range(args.repeats):  # interleaved, best of N: the machine is shared and noisy
             a = max(a, forward_only(emb, paths))
             b = max(b, pipeline(emb, paths))
-        print(f"| {size} | {emb.device} | {a:.1f} | {b:.1f} | {b / a:.2f} |", flush=True)
+        label = f"{size} multi-scale" if multi else str(size)
+        print(f"| {label} | {emb.device} | {a:.1f} | {b:.1f} | {b / a:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
