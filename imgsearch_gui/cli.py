@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, paths
+from . import __version__, cli_finetune, paths
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gui", parents=[common], help="start the desktop app")
 
+    cli_finetune.add_parser(sub, [common])
     return parser
 
 
@@ -346,7 +347,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval, "whiten": cmd_whiten,
-            "info": cmd_info, "gui": cmd_gui}
+            "info": cmd_info, "gui": cmd_gui, "finetune": cli_finetune.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -72,7 +72,8 @@ class FinetuneConfig:
     epochs: int = 5  # whole-network epochs
     head_epochs: int = 1  # classification: epochs training the head (and p) alone first
     batch_size: int | None = None  # None: 32 on CPU, 64 on CUDA
-    lr: float = 1e-4  # backbone; the head and GeM's p get lr_head_factor x this
+    lr: float | None = None  # backbone (None: 1e-3 classification, 1e-4 contrastive/triplet,
+    # measured by bench/finetune.py); the head and GeM's p get lr_head_factor x this
     lr_head_factor: float = 10.0
     weight_decay: float = 1e-2
     label_smoothing: float = 0.1
@@ -83,9 +84,16 @@ class FinetuneConfig:
     patience: int = 2  # early stopping: epochs without a better val mAP
     whiten: bool = False  # learn a supervised (Lw) whitening on the train split afterwards
     device: str = "auto"
-    workers: int = 2
+    workers: int = 2  # decoding threads
+    threads: int | None = None  # torch intra-op threads (None: leave torch's setting)
     max_per_class: int | None = None  # cap on training images per class (quick runs)
     name: str | None = None  # checkpoint file name (without .pt); default derived
+
+    @property
+    def backbone_lr(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return 1e-3 if self.loss == "classification" else 1e-4
 
     def checked(self) -> FinetuneConfig:
         if self.loss not in LOSSES:
@@ -328,6 +336,49 @@ def check_images(paths: Sequence[Path], size: int = 64, workers: int = 2,
             yield Progress("load", done, len(paths), current=str(paths[i]), images_per_s=rate,
                            eta_s=(len(paths) - done) / rate)
     yield tensors, bad
+
+
+@dataclass(frozen=True)
+class FolderReport:
+    """The data check of a labelled folder (for the dialog): usable counts, bad files and the
+    error that training would raise (None when the folder is fine)."""
+
+    root: str
+    given_split: bool
+    counts: dict[str, tuple[int, int]]  # class -> (train, val) usable images; val 0 if random
+    bad_files: tuple[SkippedFile, ...]
+    error: str | None
+
+
+def inspect_folder(root: str | Path, workers: int = 2, cancel: CancelToken | None = None
+                   ) -> Iterator[Progress | FolderReport]:
+    """Scan and decode (small, fast) every image of ``root``; yields Progress("load") and
+    finally a :class:`FolderReport` (nothing when cancelled)."""
+    try:
+        scan = scan_folder(root)
+    except FinetuneError as exc:
+        yield FolderReport(str(root), False, {}, (), str(exc))
+        return
+    items = list(scan.train + scan.val)
+    decoded: dict[int, torch.Tensor] = {}
+    bad: list[SkippedFile] = []
+    for event in check_images([p for p, _ in items], 32, workers, cancel):
+        if isinstance(event, Progress):
+            yield event
+        else:
+            decoded, bad = event
+    if cancel is not None and cancel.cancelled:
+        return
+    counts = {c: [0, 0] for c in scan.classes}
+    for i in decoded:
+        counts[items[i][1]][0 if i < len(scan.train) else 1] += 1
+    final = {c: (a, b) for c, (a, b) in counts.items()}
+    error = None
+    try:
+        validate_counts(final, scan.given_split, Path(root))
+    except FinetuneError as exc:
+        error = str(exc)
+    yield FolderReport(str(root), scan.given_split, final, tuple(bad), error)
 
 
 # -- model -----------------------------------------------------------------------------------------
@@ -587,6 +638,8 @@ def finetune(root: str | Path, config: FinetuneConfig = FinetuneConfig(),
     t_start, cpu_start = time.perf_counter(), time.process_time()
     device = resolve_device(config.device)
     cuda = device.type == "cuda"
+    if config.threads:
+        torch.set_num_threads(config.threads)
     batch_size = config.batch_size or (64 if cuda else 32)
 
     # -- data: scan, decode once (cached in memory), check, split ---------------------------------
@@ -683,13 +736,15 @@ def finetune(root: str | Path, config: FinetuneConfig = FinetuneConfig(),
     labels_t = torch.tensor(train_labels)
     backbone_params = [p for p in net.backbone.parameters() if p.requires_grad]
     extra_params = list(net.pool.parameters()) + (list(head.parameters()) if head else [])
-    lr_head = config.lr * config.lr_head_factor
+    lr_head = config.backbone_lr * config.lr_head_factor
     use_fp16 = cuda and not torch.cuda.is_bf16_supported()
     amp_dtype = torch.float16 if use_fp16 else torch.bfloat16
     scaler = torch.amp.GradScaler("cuda", enabled=use_fp16)
     rng = random.Random(config.seed)
 
-    best_map, best_epoch, best_state = map_before, 0, None
+    # The off-the-shelf model is the baseline: an epoch is kept only if it beats it.
+    best_map, best_epoch = map_before, 0
+    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in backbone.model.state_dict().items()})
     best_params = net.pooling_params()
     history: list[EpochEnd] = []
     bad_epochs, stopped_early = 0, False
@@ -705,7 +760,8 @@ def finetune(root: str | Path, config: FinetuneConfig = FinetuneConfig(),
             groups = [{"params": extra_params, "lr": lr_head, "base_lr": lr_head,
                        "weight_decay": 0.0}]
         else:
-            groups = [{"params": backbone_params, "lr": config.lr, "base_lr": config.lr,
+            groups = [{"params": backbone_params, "lr": config.backbone_lr,
+                       "base_lr": config.backbone_lr,
                        "weight_decay": config.weight_decay},
                       {"params": extra_params, "lr": lr_head, "base_lr": lr_head,
                        "weight_decay": 0.0}]
@@ -773,14 +829,14 @@ def finetune(root: str | Path, config: FinetuneConfig = FinetuneConfig(),
                 yield _cancelled(t_start, cpu_start, root, config, scan, bad, summary)
                 return
             eval_time_per_image = (time.perf_counter() - t_eval) / max(1, len(val_images))
-            improved = best_state is None or val_map > best_map + 1e-4
+            improved = val_map > best_map + 1e-4
             if improved:
                 best_map, best_epoch = val_map, epoch
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in
                                             backbone.model.state_dict().items()})
                 best_params = net.pooling_params()
                 bad_epochs = 0
-            elif stage == "full":
+            elif stage == "full" or best_epoch == 0:
                 bad_epochs += 1
             p_now = net.pooling_params().get("p")
             end = EpochEnd(stage, epoch, total_epochs, running / max(1, n_loss), val_map, p_now,
@@ -792,7 +848,6 @@ def finetune(root: str | Path, config: FinetuneConfig = FinetuneConfig(),
                 break
 
     # -- best weights back, optional whitening, checkpoint --------------------------------------------
-    assert best_state is not None
     backbone.model.load_state_dict(best_state)
     if hasattr(net.pool, "p") and "p" in best_params:
         with torch.no_grad():
@@ -863,7 +918,8 @@ def run_to_end(events: Iterator[Any]) -> FinetuneResult:
 
 __all__ = [
     "LOSSES", "FinetuneConfig", "FinetuneError", "FinetuneResult", "DataReady", "DataSummary",
-    "ClassCount", "TrainStep", "EpochEnd", "FolderScan", "scan_folder", "check_images",
+    "ClassCount", "TrainStep", "EpochEnd", "FolderScan", "FolderReport", "scan_folder",
+    "inspect_folder", "check_images",
     "validate_counts", "split_per_class", "finetune", "run_to_end", "freeze_batchnorm",
     "contrastive_loss", "triplet_loss", "learn_supervised_whitening", "apply_whitening",
     "resize_longest",

@@ -1,0 +1,101 @@
+"""The fine-tuning dialog: lists classes and bad files, trains the tiny model, emits use_model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imgsearch_gui.ml.checkpoint import load_checkpoint
+from imgsearch_gui.ml.finetune import FinetuneConfig
+from imgsearch_gui.ui.dialogs.finetune import FinetuneDialog
+
+
+def stripes(path: Path, horizontal: bool, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:56, 0:72].astype(np.float32)
+    v = np.sin((yy if horizontal else xx) * 2 * np.pi / rng.uniform(10, 18) + rng.uniform(0, 6))
+    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    img = a + (b - a) * ((v[..., None] + 1) / 2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    root = tmp_path / "labelled"
+    for i in range(6):
+        stripes(root / "horizontal" / f"h{i}.png", True, i)
+        stripes(root / "vertical" / f"v{i}.png", False, 100 + i)
+    (root / "vertical" / "broken.jpg").write_bytes(b"not an image")
+    return root
+
+
+@pytest.fixture
+def dialog(qtbot, tmp_path):
+    config = FinetuneConfig(backbone="tiny", size=64, batch_size=8, lr=3e-3, workers=1,
+                            epochs=2, head_epochs=1, val_fraction=0.5)
+    dlg = FinetuneDialog(tmp_path / "data", base_config=config)
+    qtbot.addWidget(dlg)
+    yield dlg
+    dlg.stop_workers()
+
+
+def test_lists_classes_and_bad_files_then_trains_and_offers_the_model(dialog, labelled, qtbot):
+    with qtbot.waitSignal(dialog.inspected, timeout=20_000) as blocker:
+        dialog.set_folder(labelled)
+    report = blocker.args[0]
+    assert report.error is None and report.counts == {"horizontal": (6, 0), "vertical": (6, 0)}
+    assert dialog.classes.rowCount() == 2
+    assert dialog.classes.item(0, 0).text() == "horizontal" and dialog.classes.item(0, 1).text() == "6"
+    assert "broken.jpg" in dialog.bad_files.toPlainText()
+    assert dialog.start_button.isEnabled()
+
+    dialog.epochs.setValue(1)
+    with qtbot.waitSignal(dialog.trainingFinished, timeout=60_000) as blocker:
+        dialog.start_button.click()
+        assert dialog.cancel_button.isEnabled()
+    result = blocker.args[0]
+    assert not result.cancelled and Path(result.checkpoint).is_file()
+    assert Path(result.checkpoint).parent == dialog.data_dir / "models"
+    assert load_checkpoint(result.checkpoint).backbone == "tiny"
+    assert dialog.results.rowCount() == 2 and dialog.results.isVisible() is dialog.isVisible()
+    assert dialog.plot.losses and len(dialog.plot.maps) == 2
+    qtbot.waitUntil(lambda: not dialog.cancel_button.isEnabled(), timeout=5000)
+    assert dialog.use_button.isEnabled()
+    with qtbot.waitSignal(dialog.use_model, timeout=1000) as used:
+        dialog.use_button.click()
+    assert used.args == [result.checkpoint]
+    dialog.show()
+    dialog.plot.repaint()  # the curve paints without warnings
+
+
+def test_bad_folder_cannot_start(dialog, tmp_path, qtbot):
+    root = tmp_path / "one"
+    for i in range(3):
+        stripes(root / "only" / f"{i}.png", True, i)
+    with qtbot.waitSignal(dialog.inspected, timeout=20_000):
+        dialog.set_folder(root)
+    assert "only one class" in dialog.data_status.text()
+    assert not dialog.start_button.isEnabled()
+
+
+def test_cancel_saves_nothing(dialog, labelled, qtbot):
+    with qtbot.waitSignal(dialog.inspected, timeout=20_000):
+        dialog.set_folder(labelled)
+    dialog.epochs.setValue(50)
+    dialog._event_orig = dialog._event
+
+    def cancel_on_first_step(event):
+        dialog._event_orig(event)
+        if type(event).__name__ == "TrainStep":
+            dialog.cancel()
+
+    dialog._event = cancel_on_first_step  # connected below through start()
+    with qtbot.waitSignal(dialog.trainingFinished, timeout=60_000) as blocker:
+        dialog.start_button.click()
+    assert blocker.args[0].cancelled
+    assert not (dialog.data_dir / "models").exists() or not list((dialog.data_dir / "models").iterdir())
+    assert "no model" in dialog.status.text()

@@ -1,0 +1,332 @@
+"""Fine-tuning on a tiny generated labelled folder with the tiny backbone (CPU, seconds)."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from imgsearch_gui.core.types import CancelToken, Progress
+from imgsearch_gui.ml import backbones
+from imgsearch_gui.ml.checkpoint import list_checkpoints, load_checkpoint
+from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
+from imgsearch_gui.ml.finetune import (
+    DataReady,
+    EpochEnd,
+    FinetuneConfig,
+    FinetuneError,
+    FinetuneResult,
+    TrainStep,
+    balanced_batches,
+    contrastive_loss,
+    finetune,
+    freeze_batchnorm,
+    learn_supervised_whitening,
+    run_to_end,
+    scan_folder,
+    split_per_class,
+    triplet_loss,
+)
+
+PATTERNS = ("hstripes", "vstripes", "checks", "rings")
+
+
+def pattern_image(kind: str, seed: int, size: tuple[int, int] = (72, 56)) -> Image.Image:
+    """Classes differ by texture (orientation/shape); period, phase, colours and noise vary
+    per image, so the random tiny CNN separates them only partly before training."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    period = rng.uniform(10, 18)
+    phase = rng.uniform(0, 2 * np.pi)
+    if kind == "hstripes":
+        v = np.sin(yy * 2 * np.pi / period + phase)
+    elif kind == "vstripes":
+        v = np.sin(xx * 2 * np.pi / period + phase)
+    elif kind == "checks":
+        v = np.sin(xx * 2 * np.pi / period + phase) * np.sin(yy * 2 * np.pi / period)
+    else:
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        v = np.sin(np.hypot(xx - cx, yy - cy) * 2 * np.pi / period + phase)
+    a = np.clip(np.array([40.0, 60.0, 200.0]) + rng.uniform(-80, 80, 3), 0, 255)
+    b = np.clip(np.array([230.0, 200.0, 40.0]) + rng.uniform(-80, 80, 3), 0, 255)
+    img = a + (b - a) * ((v[..., None] + 1) / 2) + rng.normal(0, 20, (h, w, 3))
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+
+
+def make_labelled(root: Path, per_class: int = 16, classes=PATTERNS, seed: int = 0) -> Path:
+    for c, kind in enumerate(classes):
+        folder = root / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pattern_image(kind, seed * 10_000 + c * 1000 + i).save(folder / f"{kind}_{i:02d}.png")
+    return root
+
+
+TINY = dict(backbone="tiny", size=64, batch_size=16, lr=3e-3, workers=1, patience=0)
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory) -> Path:
+    root = make_labelled(tmp_path_factory.mktemp("labelled") / "patterns")
+    (root / "rings" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    (root / "checks" / "empty.png").write_bytes(b"")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(labelled, tmp_path_factory):
+    """One short classification run, shared: (events, result, models dir)."""
+    models = tmp_path_factory.mktemp("models")
+    config = FinetuneConfig(**TINY, epochs=3, head_epochs=1, val_fraction=0.5, name="tiny-ft")
+    events = list(finetune(labelled, config, models))
+    return events, events[-1], models
+
+
+# -- data checks ---------------------------------------------------------------------------------
+
+
+def test_bad_files_listed_and_excluded(trained):
+    events, result, _ = trained
+    ready = next(e for e in events if isinstance(e, DataReady))
+    bad = {Path(b.path).name: b.reason for b in ready.summary.bad_files}
+    assert set(bad) == {"broken.jpg", "empty.png"}
+    assert "empty" in bad["empty.png"]
+    assert ready.summary.n_train + ready.summary.n_val == 4 * 16
+    assert [c.name for c in ready.summary.classes] == sorted(PATTERNS)
+    assert all(c.train == 8 and c.val == 8 for c in ready.summary.classes)
+
+
+def test_split_is_per_class_seeded_and_disjoint():
+    items = [(i, "a" if i < 10 else "b") for i in range(30)]
+    train, val = split_per_class(items, 0.2, seed=1)
+    assert set(train).isdisjoint(val) and sorted(train + val) == list(range(30))
+    assert sum(1 for i in val if i < 10) == 2 and sum(1 for i in val if i >= 10) == 4
+    assert split_per_class(items, 0.2, seed=1) == (train, val)
+    assert split_per_class(items, 0.2, seed=2) != (train, val)
+    # two images: one each side
+    assert split_per_class([(0, "a"), (1, "a")], 0.9, seed=0) in (([0], [1]), ([1], [0]))
+
+
+def test_given_train_validation_layout_is_used(tmp_path):
+    make_labelled(tmp_path / "ds" / "train", per_class=3, classes=PATTERNS[:2])
+    make_labelled(tmp_path / "ds" / "validation", per_class=2, classes=PATTERNS[:2], seed=1)
+    make_labelled(tmp_path / "ds" / "test", per_class=2, classes=PATTERNS[:2], seed=2)
+    scan = scan_folder(tmp_path / "ds")
+    assert scan.given_split and scan.classes == ("hstripes", "vstripes")
+    assert scan.counts() == {"hstripes": (3, 2), "vstripes": (3, 2)}
+    assert not any(p.relative_to(tmp_path / "ds").parts[0] == "test" for p in scan.paths)
+
+
+def _error(root: Path) -> str:
+    with pytest.raises(FinetuneError) as info:
+        run_to_end(finetune(root, FinetuneConfig(**TINY, epochs=1)))
+    return str(info.value)
+
+
+def test_empty_folder_is_an_error(tmp_path):
+    (tmp_path / "empty" / "cls").mkdir(parents=True)
+    assert "no usable images" in _error(tmp_path / "empty")
+
+
+def test_single_class_is_an_error(tmp_path):
+    make_labelled(tmp_path / "one", per_class=4, classes=PATTERNS[:1])
+    assert "only one class" in _error(tmp_path / "one")
+
+
+def test_class_with_one_image_is_an_error(tmp_path):
+    root = make_labelled(tmp_path / "few", per_class=4, classes=PATTERNS[:2])
+    (root / "lonely").mkdir()
+    pattern_image("rings", 5).save(root / "lonely" / "only.png")
+    assert "lonely (1)" in _error(root)
+
+
+def test_class_left_with_one_readable_image_is_an_error(tmp_path):
+    root = make_labelled(tmp_path / "bad", per_class=4, classes=PATTERNS[:2])
+    (root / "broken").mkdir()
+    pattern_image("rings", 5).save(root / "broken" / "good.png")
+    (root / "broken" / "bad.png").write_bytes(b"garbage")
+    msg = _error(root)
+    assert "at least 2 images" in msg and "broken" in msg
+
+
+def test_missing_folder_and_bad_settings(tmp_path):
+    assert "not a folder" in _error(tmp_path / "nope")
+    with pytest.raises(FinetuneError, match="val-fraction"):
+        FinetuneConfig(val_fraction=1.0).checked()
+    with pytest.raises(FinetuneError, match="unknown loss"):
+        FinetuneConfig(loss="arcface").checked()
+
+
+# -- training ------------------------------------------------------------------------------------
+
+
+def test_training_lowers_the_loss_and_raises_val_map(trained):
+    events, result, models = trained
+    assert isinstance(result, FinetuneResult) and not result.cancelled
+    steps = [e for e in events if isinstance(e, TrainStep)]
+    epochs = [e for e in events if isinstance(e, EpochEnd)]
+    assert [e.stage for e in epochs] == ["head", "full", "full", "full"]
+    assert epochs[-1].loss < epochs[0].loss
+    assert steps and all(s.images_per_s > 0 and math.isfinite(s.loss) for s in steps)
+    assert 0 <= result.map_before <= 1 and 0 <= result.map_after <= 1
+    assert result.map_after > result.map_before + 0.05, (result.map_before, result.map_after)
+    assert result.map_after == max(e.val_map for e in epochs)
+    assert [e.epoch for e in result.history] == [1, 2, 3, 4]
+    assert result.seconds > 0 and result.checkpoint == str(models / "tiny-ft.pt")
+
+
+def test_checkpoint_carries_metadata_and_reloads_to_identical_embeddings(trained, labelled):
+    _, result, models = trained
+    assert list_checkpoints(models) == [Path(result.checkpoint)]
+    ckpt = load_checkpoint(result.checkpoint)
+    assert (ckpt.backbone, ckpt.pooling, ckpt.size) == ("tiny", "gem", 64)
+    assert ckpt.pooling_params["p"] == pytest.approx(result.pooling_params["p"])
+    assert ckpt.pooling_params["p"] != pytest.approx(3.0, abs=1e-6)  # p was learned
+    info = ckpt.info
+    assert info["metrics"]["map_after"] == pytest.approx(result.map_after)
+    assert info["metrics"]["map_before"] == pytest.approx(result.map_before)
+    assert info["data"]["classes"]["rings"] == {"train": 8, "val": 8}
+    assert info["data"]["split"] == "random" and len(info["data"]["bad_files"]) == 2
+    assert info["recipe"]["loss"] == "classification"
+    # Same layout as the backbone's own model: load_backbone takes it directly.
+    reference = backbones.load_backbone("tiny")
+    assert set(ckpt.state_dict) == set(reference.model.state_dict())
+    changed = backbones.load_backbone("tiny", weights=result.checkpoint)
+    assert any(not torch.equal(a, b) for a, b in zip(changed.model.state_dict().values(),
+                                                     reference.model.state_dict().values(),
+                                                     strict=True))
+    # Reload twice through the app's embedder: identical embeddings, p from the checkpoint.
+    config = EmbedderConfig(backbone="tiny", pooling="gem", size=64, weights=result.checkpoint)
+    a, b = load_embedder(config), load_embedder(config)
+    assert dict(a.meta.pooling_params)["p"] == pytest.approx(ckpt.pooling_params["p"])
+    photo = sorted((labelled / "rings").glob("*.png"))[0]
+    np.testing.assert_array_equal(a.embed_path(photo), b.embed_path(photo))
+    plain = load_embedder(EmbedderConfig(backbone="tiny", pooling="gem", size=64))
+    assert not np.allclose(a.embed_path(photo), plain.embed_path(photo))
+
+
+def test_finetuned_val_map_is_what_the_embedder_gives(trained, labelled):
+    """map_after is measured on exactly the app's preprocessing: recompute it via the Embedder."""
+    from imgsearch_gui.ml.evaluate import label_retrieval
+
+    events, result, _ = trained
+    ready = next(e for e in events if isinstance(e, DataReady))
+    scan = scan_folder(labelled)
+    good = [(p, c) for p, c in scan.train if p.name not in ("broken.jpg", "empty.png")]
+    _, val = split_per_class(list(enumerate(c for _, c in good)), 0.5, ready.summary.seed)
+    emb = load_embedder(EmbedderConfig(backbone="tiny", pooling="gem", size=64,
+                                       weights=result.checkpoint))
+    vecs = np.stack([r.vector for r in emb.embed_files([good[i][0] for i in val])])
+    got = label_retrieval(vecs, [good[i][1] for i in val]).map
+    assert got == pytest.approx(result.map_after, abs=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["triplet", "contrastive"])
+def test_metric_learning_losses_train(labelled, loss):
+    config = FinetuneConfig(**TINY, loss=loss, epochs=3, val_fraction=0.5)
+    events = list(finetune(labelled, config, None))
+    result = events[-1]
+    epochs = [e for e in events if isinstance(e, EpochEnd)]
+    assert [e.stage for e in epochs] == ["full"] * 3  # no head stage without a classifier
+    assert result.checkpoint is None and not result.cancelled
+    assert all(math.isfinite(e.loss) for e in epochs)
+    assert result.map_after > result.map_before
+
+
+def test_cancel_mid_epoch_leaves_no_checkpoint(labelled, tmp_path):
+    token = CancelToken()
+    models = tmp_path / "models"
+    events = []
+    for event in finetune(labelled, FinetuneConfig(**TINY, epochs=2, val_fraction=0.5),
+                          models, cancel=token):
+        events.append(event)
+        if isinstance(event, TrainStep) and event.step == 2:
+            token.cancel()
+    result = events[-1]
+    assert isinstance(result, FinetuneResult) and result.cancelled and result.checkpoint is None
+    assert not any(isinstance(e, EpochEnd) for e in events)
+    assert not models.exists() or list(models.iterdir()) == []
+
+
+def test_cancel_while_decoding(labelled, tmp_path):
+    token = CancelToken()
+    events = []
+    for event in finetune(labelled, FinetuneConfig(**TINY, epochs=1), tmp_path, cancel=token):
+        events.append(event)
+        if isinstance(event, Progress) and event.stage == "load":
+            token.cancel()
+    assert events[-1].cancelled and list(tmp_path.iterdir()) == []
+
+
+def _tiny_bn_build(weights, _download):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+    if weights is not None:
+        model.load_state_dict(backbones._load_state(weights))
+    return model, "tiny-bn"
+
+
+def test_batchnorm_stays_in_eval_mode_while_training(labelled, monkeypatch):
+    spec = backbones.BackboneSpec("tiny_bn", "test", 16, backbones.IMAGENET_MEAN,
+                                  backbones.IMAGENET_STD, _tiny_bn_build, backbones._identity,
+                                  hidden=True)
+    monkeypatch.setitem(backbones.REGISTRY, "tiny_bn", spec)
+    seen: list[bool] = []
+    original = nn.BatchNorm2d.forward
+
+    def spy(self, x):
+        if torch.is_grad_enabled():
+            seen.append(self.training)
+        return original(self, x)
+
+    monkeypatch.setattr(nn.BatchNorm2d, "forward", spy)
+    config = FinetuneConfig(**{**TINY, "backbone": "tiny_bn"}, epochs=1, head_epochs=0,
+                            val_fraction=0.5)
+    events = []
+    gen = finetune(labelled, config, None)
+    for event in gen:
+        events.append(event)
+        if isinstance(event, TrainStep) and event.step == 2:
+            running = events  # stop early: two steps are enough
+            break
+    gen.close()
+    assert running and seen and not any(seen)  # gradients flowed, BN never in train mode
+    model = nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 3)).train()
+    assert freeze_batchnorm(model) == 1 and not model[0].training and model[1].training
+
+
+# -- pieces --------------------------------------------------------------------------------------
+
+
+def test_balanced_batches_sample_classes_equally():
+    labels = [0] * 50 + [1] * 5 + [2] * 5
+    batches = balanced_batches(labels, 6, 30, per_class=2, rng=random.Random(0))
+    counts = np.bincount([labels[i] for b in batches for i in b], minlength=3)
+    assert all(len(b) == 6 for b in batches)
+    assert counts.min() == counts.max()  # balanced despite 10:1 imbalance
+    assert set(i for b in batches for i in b if labels[i] == 1) == set(range(50, 55))
+
+
+def test_losses_are_zero_when_classes_are_well_separated():
+    desc = torch.nn.functional.normalize(torch.eye(4)[[0, 0, 1, 1]] + 0.01, dim=1)
+    y = torch.tensor([0, 0, 1, 1])
+    assert triplet_loss(desc, y, 0.1).item() == pytest.approx(0, abs=1e-6)
+    assert contrastive_loss(desc, y, 0.7).item() == pytest.approx(0, abs=1e-4)
+    mixed = desc[[0, 2, 1, 3]]
+    assert triplet_loss(mixed, y, 0.1).item() > 1
+    assert contrastive_loss(mixed, y, 0.7).item() > 0.5
+
+
+def test_supervised_whitening_shapes():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 8)).astype(np.float32)
+    w = learn_supervised_whitening(x, [i % 4 for i in range(40)])
+    assert w["mean"].shape == (8,) and w["projection"].shape == (8, 8)

@@ -1,0 +1,108 @@
+"""``imgsearch finetune`` end to end on the tiny backbone, then indexing with the checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imgsearch_gui import cli
+
+TINY = ["--backbone", "tiny", "--size", "64", "--pooling", "gem", "--batch-size", "16",
+        "--workers", "1"]
+
+
+def stripes(path: Path, horizontal: bool, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:56, 0:72].astype(np.float32)
+    v = np.sin((yy if horizontal else xx) * 2 * np.pi / rng.uniform(10, 18) + rng.uniform(0, 6))
+    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    img = a + (b - a) * ((v[..., None] + 1) / 2) + rng.normal(0, 15, (56, 72, 3))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    root = tmp_path / "labelled"
+    for i in range(8):
+        stripes(root / "horizontal" / f"h{i}.png", True, i)
+        stripes(root / "vertical" / f"v{i}.png", False, 100 + i)
+    (root / "vertical" / "broken.jpg").write_bytes(b"not an image")
+    return root
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_finetune_json_then_index_with_the_checkpoint(labelled, tmp_path, capsys):
+    data = tmp_path / "data"
+    code, out, err = run(capsys, "finetune", labelled, "--data-dir", data, *TINY, "--epochs", 2,
+                         "--loss", "triplet", "--val-fraction", 0.5, "--name", "mine", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert 0 <= result["map_before"] <= 1 and 0 <= result["map_after"] <= 1
+    assert result["seconds"] > 0 and len(result["history"]) == 2
+    assert result["checkpoint"] == str(data / "models" / "mine.pt")
+    assert Path(result["checkpoint"]).is_file()
+    assert [b["path"].endswith("broken.jpg") for b in result["data"]["bad_files"]] == [True]
+    assert result["data"]["classes"] == {"horizontal": {"train": 4, "val": 4},
+                                         "vertical": {"train": 4, "val": 4}}
+
+    # The fine-tuned model indexes a library and searches it.
+    library = tmp_path / "library"
+    for i in range(4):
+        stripes(library / f"p{i}.png", i % 2 == 0, 500 + i)
+    code, out, err = run(capsys, "index", library, "--data-dir", data, *TINY,
+                         "--weights", result["checkpoint"], "--rebuild", "--quiet")
+    assert code == 0, err
+    assert "4 embedded" in out
+    code, out, err = run(capsys, "search", library / "p0.png", "-k", "2", "--data-dir", data,
+                         "--json")
+    assert code == 0, err
+    hits = json.loads(out.splitlines()[0])
+    assert hits[0]["path"].endswith("p0.png") and hits[0]["score"] > 0.9  # < 1 with DBA on
+    code, out, _ = run(capsys, "info", "--data-dir", data)
+    assert code == 0 and "tiny" in out
+
+
+def test_finetune_text_output(labelled, tmp_path, capsys):
+    code, out, err = run(capsys, "finetune", labelled, "--data-dir", tmp_path / "d", *TINY,
+                         "--epochs", 1, "--head-epochs", 0)
+    assert code == 0, err
+    assert "off-the-shelf" in out and "fine-tuned" in out and "checkpoint:" in out
+    assert "2 classes" in err and "broken.jpg" in err and "epoch 1/1" in err
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("empty", "no usable images"),
+    ("one_class", "only one class"),
+    ("tiny_class", "at least 2 images"),
+    ("missing", "not a folder"),
+])
+def test_bad_folders_are_user_errors(tmp_path, capsys, setup, message):
+    root = tmp_path / "ds"
+    if setup == "empty":
+        (root / "a").mkdir(parents=True)
+    elif setup == "one_class":
+        for i in range(3):
+            stripes(root / "a" / f"{i}.png", True, i)
+    elif setup == "tiny_class":
+        for i in range(3):
+            stripes(root / "a" / f"{i}.png", True, i)
+        stripes(root / "b" / "0.png", False, 9)
+    code, _, err = run(capsys, "finetune", root, "--data-dir", tmp_path / "d", *TINY)
+    assert code == 2
+    assert message in err and not (tmp_path / "d" / "models").exists()
+
+
+def test_bad_settings_are_user_errors(labelled, tmp_path, capsys):
+    code, _, err = run(capsys, "finetune", labelled, "--data-dir", tmp_path / "d", *TINY,
+                       "--val-fraction", "0")
+    assert code == 2 and "val-fraction" in err
