@@ -48,9 +48,19 @@ def apply_overrides(saved: EmbedderConfig, **changes: object) -> EmbedderConfig:
     """``saved`` with the non-None ``changes`` applied (CLI flags, GUI settings).
 
     A whitening belongs to the descriptors it was learned on, so it is dropped when the changes
-    alter the model.
+    alter the model. A newly chosen fine-tuned checkpoint brings the backbone, pooling and
+    input size it was trained with, unless they are given too.
     """
-    config = replace(saved, **{k: v for k, v in changes.items() if v is not None})
+    given = {k: v for k, v in changes.items() if v is not None}
+    weights = given.get("weights")
+    if weights and weights != saved.weights:
+        from ..ml.checkpoint import is_checkpoint, load_checkpoint
+
+        if is_checkpoint(weights):
+            ckpt = load_checkpoint(weights)
+            given = {"backbone": ckpt.backbone, "pooling": ckpt.pooling, "size": ckpt.size,
+                     **given}
+    config = replace(saved, **given)
     if config.whitening and any(getattr(config, f) != getattr(saved, f) for f in MODEL_FIELDS):
         config = replace(config, whitening=None)
     return config

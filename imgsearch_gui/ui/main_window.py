@@ -481,9 +481,10 @@ class MainWindow(QMainWindow):
         if not QKeySequence(K.Preferences).toString():
             self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
-        self.finetune_action = QAction("&Fine-tune on my library… (coming soon)", self)
-        self.finetune_action.setEnabled(False)
-        self.finetune_action.setToolTip("Coming soon")
+        self.finetune_action = QAction("&Fine-tune the model…", self)
+        self.finetune_action.setToolTip("Train the CNN on a labelled folder (one subfolder per "
+                                        "class) so that search tells those classes apart")
+        self.finetune_action.triggered.connect(self.open_finetune)
         self.about_action = self._action("&About imgsearch", self.show_about)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         self.clear_region_action = self._action("Search &whole photo",
@@ -1087,6 +1088,25 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.model, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.apply_model(dialog.choice())
+
+    def open_finetune(self) -> None:
+        from imgsearch_gui.ui.dialogs.finetune import FinetuneDialog
+
+        dialog = FinetuneDialog(self.data_dir, self)
+        dialog.use_model.connect(self.use_finetuned)
+        dialog.exec()
+
+    def use_finetuned(self, checkpoint: str) -> bool:
+        """Switch to a fine-tuned checkpoint (its backbone, pooling and size); re-index."""
+        from imgsearch_gui.ml.checkpoint import CheckpointError, load_checkpoint
+
+        try:
+            ckpt = load_checkpoint(checkpoint)
+        except CheckpointError as exc:
+            self.messages.error(str(exc))
+            return False
+        return self.apply_model(ModelChoice(ckpt.backbone, ckpt.pooling, ckpt.size,
+                                            self.model.device, weights=checkpoint))
 
     def apply_model(self, choice: ModelChoice, *, ask: bool = True) -> bool:
         """Switch to ``choice``; if descriptors change, re-index every library (after asking)."""

@@ -29,6 +29,7 @@ class ModelChoice:
     pooling: str = "rmac"  # = EmbedderConfig's default (not imported here: that loads torch)
     size: int = 384
     device: str = "auto"
+    weights: str | None = None  # a fine-tuned checkpoint (imgsearch finetune / the dialog)
 
     def to_config(self, data_dir: str | Path | None = None):
         """The ``EmbedderConfig`` (imports torch; call from a worker).
@@ -47,18 +48,21 @@ class ModelChoice:
             if saved.backbone == self.backbone:
                 base = saved
         # apply_overrides drops a learned whitening when the descriptors change
+        if self.weights is None and base.weights is not None:
+            base = replace(base, weights=None, whitening=None)  # back to the bundled weights
         return apply_overrides(
             replace(base, device=self.device), backbone=self.backbone, pooling=self.pooling,
-            size=self.size,
+            size=self.size, weights=self.weights,
         )
 
     def same_descriptors(self, other: ModelChoice) -> bool:
         """True if the index built with ``other`` stays valid (only the device differs)."""
-        mine = (self.backbone, self.pooling, self.size)
-        return mine == (other.backbone, other.pooling, other.size)
+        mine = (self.backbone, self.pooling, self.size, self.weights)
+        return mine == (other.backbone, other.pooling, other.size, other.weights)
 
     def describe(self) -> str:
-        return f"{self.backbone}, {self.pooling}, {self.size}px, {self.device}"
+        tuned = f" fine-tuned ({Path(self.weights).stem})" if self.weights else ""
+        return f"{self.backbone}{tuned}, {self.pooling}, {self.size}px, {self.device}"
 
 
 class Prefs:
@@ -94,11 +98,13 @@ class Prefs:
         backbone = str(s.value("model/backbone", default.backbone))
         pooling = str(s.value("model/pooling", default.pooling))
         device = str(s.value("model/device", default.device))
+        weights = str(s.value("model/weights", "") or "") or None
         return ModelChoice(
             backbone=backbone if backbone in BACKBONES else default.backbone,
             pooling=pooling if pooling in POOLINGS else default.pooling,
             size=size if 32 <= size <= 2048 else default.size,
             device=device if device in DEVICES else default.device,
+            weights=weights if weights and Path(weights).is_file() else None,
         )
 
     @model.setter
@@ -108,6 +114,7 @@ class Prefs:
         s.setValue("model/pooling", choice.pooling)
         s.setValue("model/size", int(choice.size))
         s.setValue("model/device", choice.device)
+        s.setValue("model/weights", choice.weights or "")
 
     # --- search controls ------------------------------------------------------------------
     @property
@@ -163,6 +170,7 @@ def model_from_data_dir(data_dir: str | Path) -> ModelChoice | None:
             pooling=str(raw.get("pooling", base.pooling)),
             size=int(raw.get("size", base.size)),
             device=str(raw.get("device", base.device)),
+            weights=str(raw["weights"]) if raw.get("weights") else None,
         )
     except (TypeError, ValueError):
         return None

@@ -99,3 +99,25 @@ def test_cancel_saves_nothing(dialog, labelled, qtbot):
     assert blocker.args[0].cancelled
     assert not (dialog.data_dir / "models").exists() or not list((dialog.data_dir / "models").iterdir())
     assert "no model" in dialog.status.text()
+
+
+def test_main_window_switches_to_a_finetuned_checkpoint(make_window, library_dir, qtbot, tmp_path):
+    """Tools > Fine-tune is enabled; "Use for library" re-indexes with the checkpoint."""
+    from imgsearch_gui.ml.backbones import load_backbone
+    from imgsearch_gui.ml.checkpoint import Checkpoint, save_checkpoint
+    from imgsearch_gui.ui.prefs import Prefs
+
+    window = make_window()
+    assert window.finetune_action.isEnabled()
+    with qtbot.waitSignal(window.indexingFinished, timeout=60_000):
+        window.add_library(library_dir)
+    state = load_backbone("tiny").model.state_dict()
+    ckpt = save_checkpoint(tmp_path / "models" / "tuned.pt",
+                           Checkpoint("tiny", state, "gem", {"p": 2.5}, 80))
+    with qtbot.waitSignal(window.indexingFinished, timeout=60_000) as blocker:
+        assert window.use_finetuned(str(ckpt))
+    assert blocker.args[0].indexed == 24
+    assert window.model.weights == str(ckpt) and window.model.size == 80
+    assert Prefs(window.prefs.qsettings).model.weights == str(ckpt)
+    meta = window.library.embedder.meta
+    assert meta.pooling == "gem" and dict(meta.pooling_params)["p"] == 2.5

@@ -257,9 +257,8 @@ def test_applying_settings_reindexes_after_confirmation(make_window, library_dir
     assert window.prefs.model == new
 
 
-def test_fine_tune_is_disabled_and_shortcuts_exist(window):
-    assert not window.finetune_action.isEnabled()
-    assert "coming soon" in window.finetune_action.text()
+def test_fine_tune_entry_and_shortcuts_exist(window):
+    assert window.finetune_action.isEnabled() and "Fine-tune" in window.finetune_action.text()
     for action in (window.open_action, window.paste_action, window.add_library_action,
                    window.reindex_all_action, window.settings_action, window.quit_action):
         assert not action.shortcut().isEmpty(), action.text()

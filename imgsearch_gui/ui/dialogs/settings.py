@@ -103,11 +103,14 @@ class SettingsDialog(QDialog):
         self.size.setValue(int(choice.size))
 
     def choice(self) -> ModelChoice:
+        backbone = str(self.backbone.currentData())
         return ModelChoice(
-            backbone=str(self.backbone.currentData()),
+            backbone=backbone,
             pooling=str(self.pooling.currentData()),
             size=int(self.size.value()),
             device=str(self.device.currentData()),
+            # a fine-tuned network stays while its backbone is kept
+            weights=self.current.weights if backbone == self.current.backbone else None,
         )
 
     def needs_reindex(self) -> bool:

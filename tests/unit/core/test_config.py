@@ -17,3 +17,17 @@ def test_overrides_drop_whitening_when_the_model_changes():
     assert apply_overrides(saved, pooling="gem").whitening == "/x/w.npz"
     changed = apply_overrides(saved, pooling="mac")
     assert changed.pooling == "mac" and changed.whitening is None
+
+
+def test_a_new_checkpoint_brings_its_pooling_and_size(tmp_path):
+    from imgsearch_gui.ml.backbones import load_backbone
+    from imgsearch_gui.ml.checkpoint import Checkpoint, save_checkpoint
+
+    state = load_backbone("tiny").model.state_dict()
+    path = str(save_checkpoint(tmp_path / "m.pt", Checkpoint("tiny", state, "gem", {"p": 2.5}, 96)))
+    saved = EmbedderConfig()
+    chosen = apply_overrides(saved, weights=path)
+    assert (chosen.backbone, chosen.pooling, chosen.size) == ("tiny", "gem", 96)
+    assert apply_overrides(saved, weights=path, size=128).size == 128  # explicit flags win
+    again = apply_overrides(chosen, pooling="mac")  # same checkpoint: nothing re-applied
+    assert again.pooling == "mac" and again.size == 96
