@@ -4,33 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from photos import labelled_folder, stripes
 
 from imgsearch_gui.ml.checkpoint import load_checkpoint
 from imgsearch_gui.ml.finetune import FinetuneConfig
 from imgsearch_gui.ui.dialogs.finetune import FinetuneDialog
 
 
-def stripes(path: Path, horizontal: bool, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:56, 0:72].astype(np.float32)
-    v = np.sin((yy if horizontal else xx) * 2 * np.pi / rng.uniform(10, 18) + rng.uniform(0, 6))
-    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    img = a + (b - a) * ((v[..., None] + 1) / 2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
-
-
 @pytest.fixture
 def labelled(tmp_path):
-    root = tmp_path / "labelled"
-    for i in range(6):
-        stripes(root / "horizontal" / f"h{i}.png", True, i)
-        stripes(root / "vertical" / f"v{i}.png", False, 100 + i)
-    (root / "vertical" / "broken.jpg").write_bytes(b"not an image")
-    return root
+    return labelled_folder(tmp_path / "labelled", per_class=6)
 
 
 @pytest.fixture

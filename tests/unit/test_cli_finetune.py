@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from photos import labelled_folder
+from photos import stripes as _stripes
 
 from imgsearch_gui import cli
 
@@ -15,24 +15,13 @@ TINY = ["--backbone", "tiny", "--size", "64", "--pooling", "gem", "--batch-size"
         "--workers", "1"]
 
 
-def stripes(path: Path, horizontal: bool, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:56, 0:72].astype(np.float32)
-    v = np.sin((yy if horizontal else xx) * 2 * np.pi / rng.uniform(10, 18) + rng.uniform(0, 6))
-    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    img = a + (b - a) * ((v[..., None] + 1) / 2) + rng.normal(0, 15, (56, 72, 3))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+def stripes(path, horizontal: bool, seed: int):
+    return _stripes(path, horizontal, seed, noise=15)
 
 
 @pytest.fixture
 def labelled(tmp_path):
-    root = tmp_path / "labelled"
-    for i in range(8):
-        stripes(root / "horizontal" / f"h{i}.png", True, i)
-        stripes(root / "vertical" / f"v{i}.png", False, 100 + i)
-    (root / "vertical" / "broken.jpg").write_bytes(b"not an image")
-    return root
+    return labelled_folder(tmp_path / "labelled", per_class=8, noise=15)
 
 
 def run(capsys, *argv):
