@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -92,7 +93,26 @@ def open_library(data_dir: Path, model: ModelChoice):
     embedder = load_embedder(config)
     # One pass through the network now, so the first query is as fast as the others.
     embedder.embed_image(Image.new("RGB", (model.size, max(32, model.size * 3 // 4)), "gray"))
+    _warm_up_decoding()
     return ImageLibrary.for_config(data_dir, embedder, config.dba)
+
+
+def _warm_up_decoding() -> None:
+    """Load PIL's format plugins and decode one JPEG in this (loader) thread, so that indexing
+    does not pay first-use costs, which hold the GIL and can stall the GUI thread."""
+    import io
+
+    from PIL import Image
+
+    from imgsearch_gui.core.images import load_image
+
+    Image.init()
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "gray").save(buf, "JPEG")
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as fh:
+        fh.write(buf.getvalue())
+        fh.flush()
+        load_image(fh.name, max_side=32)
 
 
 def _is_mismatch(exc: BaseException) -> bool:
