@@ -1105,7 +1105,7 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from imgsearch_gui.ui.dialogs.settings import SettingsDialog
 
-        dialog = SettingsDialog(self.model, self)
+        dialog = SettingsDialog(self.model, self, models_dir=self.data_dir / "models")
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.apply_model(dialog.choice())
 

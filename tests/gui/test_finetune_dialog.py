@@ -105,3 +105,25 @@ def test_main_window_switches_to_a_finetuned_checkpoint(make_window, library_dir
     assert Prefs(window.prefs.qsettings).model.weights == str(ckpt)
     meta = window.library.embedder.meta
     assert meta.pooling == "gem" and dict(meta.pooling_params)["p"] == 2.5
+
+
+def test_settings_offer_finetuned_networks(tmp_path, qtbot):
+    """Fine-tuned checkpoints in DATA_DIR/models appear as a network choice in the settings."""
+    from imgsearch_gui.ml.backbones import load_backbone
+    from imgsearch_gui.ml.checkpoint import Checkpoint, save_checkpoint
+    from imgsearch_gui.ui.dialogs.settings import SettingsDialog
+    from imgsearch_gui.ui.prefs import ModelChoice
+
+    state = load_backbone("tiny").model.state_dict()
+    ckpt = str(save_checkpoint(tmp_path / "models" / "birds.pt",
+                               Checkpoint("tiny", state, "gem", {"p": 2.5}, 96)))
+    dialog = SettingsDialog(ModelChoice(), models_dir=tmp_path / "models")
+    qtbot.addWidget(dialog)
+    assert dialog.network.count() == 2 and "birds" in dialog.network.itemText(1)
+    assert dialog.choice().weights is None
+    dialog.network.setCurrentIndex(1)
+    chosen = dialog.choice()
+    assert (chosen.backbone, chosen.pooling, chosen.size, chosen.weights) == ("tiny", "gem", 96, ckpt)
+    assert dialog.needs_reindex()
+    dialog.backbone.setCurrentIndex(dialog.backbone.findData("efficientnet_lite0"))
+    assert dialog.choice().weights is None  # the checkpoint does not fit another backbone

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -13,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgsearch_gui.ml.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from imgsearch_gui.ui.prefs import BACKBONES, DEVICES, POOLINGS, ModelChoice
 
 _BACKBONE_NOTES = {
@@ -36,10 +39,20 @@ _POOLING_NOTES = {
 class SettingsDialog(QDialog):
     """Edits a :class:`ModelChoice`. ``needs_reindex()`` tells whether the index must be rebuilt."""
 
-    def __init__(self, current: ModelChoice, parent: QWidget | None = None) -> None:
+    def __init__(self, current: ModelChoice, parent: QWidget | None = None,
+                 models_dir: Path | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.current = current
+
+        # ImageNet weights, or a network fine-tuned with Tools > Fine-tune / `imgsearch finetune`
+        self.network = QComboBox()
+        self.network.addItem("ImageNet weights (no fine-tuning)", "")
+        checkpoints = [str(p) for p in list_checkpoints(models_dir)] if models_dir else []
+        if current.weights and current.weights not in checkpoints:
+            checkpoints.insert(0, current.weights)
+        for path in checkpoints:
+            self.network.addItem(f"Fine-tuned: {Path(path).stem}", path)
 
         self.backbone = QComboBox()
         for name in BACKBONES:
@@ -58,6 +71,7 @@ class SettingsDialog(QDialog):
             self.device.addItem(label, name)
 
         form = QFormLayout()
+        form.addRow("&Network:", self.network)
         form.addRow("&Backbone:", self.backbone)
         form.addRow("&Pooling:", self.pooling)
         form.addRow("&Input size:", self.size)
@@ -89,6 +103,7 @@ class SettingsDialog(QDialog):
         self.set_choice(current)
         for combo in (self.backbone, self.pooling, self.device):
             combo.currentIndexChanged.connect(self._update_warning)
+        self.network.currentIndexChanged.connect(self._network_changed)
         self.size.valueChanged.connect(self._update_warning)
         self._update_warning()
 
@@ -97,21 +112,44 @@ class SettingsDialog(QDialog):
             (self.backbone, choice.backbone),
             (self.pooling, choice.pooling),
             (self.device, choice.device),
+            (self.network, choice.weights or ""),
         ):
             i = combo.findData(value)
             combo.setCurrentIndex(max(0, i))
         self.size.setValue(int(choice.size))
 
+    def _network_changed(self) -> None:
+        """A fine-tuned network brings the backbone, pooling and size it was trained with."""
+        path = str(self.network.currentData() or "")
+        if path:
+            try:
+                ckpt = load_checkpoint(path)
+            except CheckpointError as exc:
+                self.warning.setText(str(exc))
+                return
+            self.set_choice(ModelChoice(ckpt.backbone, ckpt.pooling, ckpt.size,
+                                        str(self.device.currentData()), weights=path))
+        self._update_warning()
+
     def choice(self) -> ModelChoice:
         backbone = str(self.backbone.currentData())
+        weights = str(self.network.currentData() or "") or None
         return ModelChoice(
             backbone=backbone,
             pooling=str(self.pooling.currentData()),
             size=int(self.size.value()),
             device=str(self.device.currentData()),
-            # a fine-tuned network stays while its backbone is kept
-            weights=self.current.weights if backbone == self.current.backbone else None,
+            # a fine-tuned network only fits the backbone it was trained from
+            weights=weights if weights and backbone == self._checkpoint_backbone(weights) else None,
         )
+
+    def _checkpoint_backbone(self, path: str) -> str | None:
+        if path == self.current.weights:
+            return self.current.backbone
+        try:
+            return load_checkpoint(path).backbone
+        except CheckpointError:
+            return None
 
     def needs_reindex(self) -> bool:
         return not self.choice().same_descriptors(self.current)
