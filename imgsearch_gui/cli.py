@@ -281,6 +281,7 @@ def cmd_whiten(args: argparse.Namespace) -> int:
 
     from .core.config import save_config
     from .core.library import ImageLibrary
+    from .core.types import IndexReport
 
     library, data_dir, config = _open(args)
     try:
@@ -292,7 +293,7 @@ def cmd_whiten(args: argparse.Namespace) -> int:
             print(f"re-embedding {len(roots)} libraries without whitening ...")
             for position, root in enumerate(roots):
                 for event in library.index_library(root, rebuild=position == 0):
-                    if not hasattr(event, "stage"):
+                    if isinstance(event, IndexReport):
                         _print_report(event)
             config = replace(config, whitening=None)
             save_config(data_dir, config)

@@ -211,11 +211,8 @@ def evaluate_labels(embedder: Embedder, paths: list[Path], labels: list[str], *,
     scores = label_retrieval(db, labels_kept, queries=queries)
     t_search = time.perf_counter() - t0
     ns = ns_score(db, labels_kept, queries=queries) if groups_of_four else None
-    names = [str(paths[i]) for i in kept]
-    labels_arr = np.asarray(labels_kept)
-    has_mate = [(labels_arr == lab).sum() > 1 for lab in labels_arr]
-    per_query = tuple((n, ap) for n, ap in zip([n for n, m in zip(names, has_mate, strict=True) if m],
-                                               scores.per_query_ap, strict=True))
+    per_query = tuple((str(paths[kept[row]]), ap)
+                      for row, ap in zip(scores.query_rows, scores.per_query_ap, strict=True))
     return EvalResult(scores.map, scores.mp_at_1, scores.mp_at_5, scores.mp_at_10,
                       scores.n_queries, len(kept), ns, tuple(skipped), 0, per_query,
                       t_embed, t_search)

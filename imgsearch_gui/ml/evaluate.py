@@ -62,6 +62,7 @@ class RetrievalScores:
     n_queries: int
     per_query_ap: tuple[float, ...]
     ns_score: float | None = None
+    query_rows: tuple[int, ...] = ()  # which rows were queries, in the order of per_query_ap
 
 
 def _ranks_from_similarity(sim: np.ndarray, positives: np.ndarray) -> list[np.ndarray]:
@@ -106,6 +107,7 @@ def label_retrieval(vectors: np.ndarray, labels: Sequence[object],
         mp_at_10=float(np.mean(p10)) if p10 else 0.0,
         n_queries=len(aps),
         per_query_ap=tuple(aps),
+        query_rows=tuple(int(i) for i in queries),
     )
 
 

@@ -105,3 +105,11 @@ def test_cli_eval_json(labelled, tmp_path, capsys):
     data = json.loads(out)
     assert {"map", "mp_at_1", "mp_at_5", "mp_at_10", "n_queries"} <= set(data)
     assert all(0 <= data[k] <= 1 for k in ("map", "mp_at_1", "mp_at_5", "mp_at_10"))
+
+
+def test_per_query_names_the_query_photos(tiny, labelled):
+    result = evaluate(tiny, labelled)
+    names = [name for name, _ in result.per_query]
+    assert len(names) == result.n_queries == 12 and all(n.endswith(".png") for n in names)
+    assert np.mean([ap for _, ap in result.per_query]) == pytest.approx(result.map)
+    assert sorted(names) == sorted(str(p) for p in labelled.rglob("*.png"))

@@ -67,3 +67,9 @@ def test_ns_score_counts_the_query():
     assert 1.0 <= score <= 4.0
     perfect = np.repeat(np.eye(2, dtype=np.float32), 4, axis=0)
     assert ns_score(perfect, groups) == 4.0
+
+
+def test_label_retrieval_reports_which_rows_were_queries():
+    v = np.array([[1.0, 0.0], [0.6, 0.8], [0.8, 0.6], [0.0, 1.0]], dtype=np.float32)
+    s = label_retrieval(v, ["a", "a", "b", "c"])
+    assert s.query_rows == (0, 1) and len(s.per_query_ap) == 2
