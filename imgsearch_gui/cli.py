@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__, cli_finetune, paths
+from .logs import FILE_ONLY, current_log_file, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", parents=[common], help="model, device and index summary")
 
     p = sub.add_parser("gui", parents=[common], help="start the desktop app")
+    p.add_argument("photos", nargs="*", help="photos to search with at start")
+    p.add_argument("--demo", action="store_true", help="index the bundled demo photos and search")
+
+    p = sub.add_parser("desktop-entry", help="add the app to the desktop menu (Linux, this user)")
+    p.add_argument("--remove", action="store_true", help="remove the menu entry and icons again")
+    p.add_argument("--prefix", type=Path, help="data folder to write to (default: $XDG_DATA_HOME "
+                   "or ~/.local/share)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
     cli_finetune.add_parser(sub, [common])
     return parser
@@ -326,6 +335,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"dim:       {emb.meta.dim}")
         print(f"device:    {emb.device}")
         print(f"data dir:  {data_dir}")
+        print(f"cache:     {paths.cache_dir()}")
+        print(f"log file:  {current_log_file() or '(none)'}")
         print(f"index:     {stats.vectors} vectors, {stats.files} files")
         if stats.meta is not None and stats.meta != emb.meta:
             print(f"WARNING:   the index was built with {stats.meta.describe()}; "
@@ -341,30 +352,56 @@ def cmd_gui(args: argparse.Namespace) -> int:
     forwarded = []
     if args.data_dir:
         forwarded += ["--data-dir", str(args.data_dir)]
-    for flag in ("backbone", "pooling", "size"):
+    for flag in ("backbone", "pooling", "size", "device"):
         if getattr(args, flag) is not None:
             forwarded += [f"--{flag}", str(getattr(args, flag))]
-    return int(gui_main(forwarded) or 0)
+    forwarded += ["--verbose"] * bool(args.verbose) + ["--demo"] * bool(args.demo)
+    return int(gui_main([*forwarded, *args.photos]) or 0)
+
+
+def cmd_desktop_entry(args: argparse.Namespace) -> int:
+    from . import desktop
+
+    if not sys.platform.startswith("linux"):
+        raise UserError("desktop entries are for Linux desktops; on Windows and macOS start "
+                        "imgsearch-gui from the folder of the bundle, or pin it to the taskbar/Dock")
+    if args.remove:
+        removed = desktop.remove(args.prefix)
+        print(f"removed {len(removed)} files under {desktop.data_home(args.prefix)}")
+        return 0
+    written = desktop.install(args.prefix)
+    print(f"wrote {len(written)} files under {desktop.data_home(args.prefix)}; "
+          f"the menu entry starts: {' '.join(desktop.gui_command())}")
+    return 0
 
 
 COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval, "whiten": cmd_whiten,
-            "info": cmd_info, "gui": cmd_gui, "finetune": cli_finetune.run}
+            "info": cmd_info, "gui": cmd_gui, "finetune": cli_finetune.run,
+            "desktop-entry": cmd_desktop_entry}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.command == "gui":
+        return cmd_gui(args)  # the GUI sets up its own logging (its own log file)
+    log_path = setup_logging("imgsearch", verbose=args.verbose)
     from .core.library import IndexCorruptError, ModelMismatchError
 
     try:
         return COMMANDS[args.command](args)
     except (UserError, ModelMismatchError, IndexCorruptError) as exc:
+        log.info("user error: %s", exc)  # the file keeps it; the console gets the line below
         print(f"imgsearch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("imgsearch: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: full details in the log file, a short line on the console
+        log.exception("unexpected error in `imgsearch %s`", args.command, extra=FILE_ONLY)
+        where = f" The details are in {log_path}." if log_path else ""
+        print(f"imgsearch: unexpected error: {type(exc).__name__}: {exc}.{where} Please include "
+              "them in a bug report (run with --verbose to see them here).", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

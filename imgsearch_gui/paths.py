@@ -9,6 +9,7 @@ import platformdirs
 
 APP_NAME = "imgsearch"
 _ENV_DATA = "IMGSEARCH_DATA_DIR"
+_ENV_LOG = "IMGSEARCH_LOG_DIR"
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
@@ -37,6 +38,10 @@ def config_dir() -> Path:
 
 
 def log_dir() -> Path:
-    path = Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+    """Where the rotating log files go: $IMGSEARCH_LOG_DIR or the platform's user log dir
+    (~/.local/state/imgsearch/log, ~/Library/Logs/imgsearch, %LOCALAPPDATA%\\imgsearch\\Logs)."""
+    env = os.environ.get(_ENV_LOG)
+    path = Path(env) if env else Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+    path = path.expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path

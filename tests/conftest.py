@@ -9,6 +9,20 @@ from photos import make_photo
 from PIL import Image
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_log_dir(tmp_path_factory):
+    """Code that sets up logging (CLI, GUI main) writes its log files here, not in the user's."""
+    import os
+
+    old = os.environ.get("IMGSEARCH_LOG_DIR")
+    os.environ["IMGSEARCH_LOG_DIR"] = str(tmp_path_factory.mktemp("logs"))
+    yield
+    if old is None:
+        os.environ.pop("IMGSEARCH_LOG_DIR", None)
+    else:
+        os.environ["IMGSEARCH_LOG_DIR"] = old
+
+
 @pytest.fixture
 def photo_factory(tmp_path):
     def factory(name: str, seed: int, size: tuple[int, int] = (96, 72)) -> Path:

@@ -158,38 +158,129 @@ class TextDialog(QDialog):
 
 
 def crash_report(exc_type, exc, tb) -> str:
+    """Versions, platform, log file and traceback: what a bug report needs, as plain text."""
     from imgsearch_gui import __version__
+    from imgsearch_gui.logs import current_log_file
 
     try:
         from PySide6 import __version__ as pyside_version
     except ImportError:  # pragma: no cover
         pyside_version = "?"
+    torch_version = getattr(sys.modules.get("torch"), "__version__", "not loaded")
     lines = traceback.format_exception(exc_type, exc, tb)
     return (
-        f"imgsearch {__version__}, Python {platform.python_version()}, PySide6 {pyside_version}, "
-        f"{platform.platform()}\n\n" + "".join(lines)
+        f"imgsearch {__version__}{' (bundle)' if getattr(sys, 'frozen', False) else ''}, "
+        f"Python {platform.python_version()}, PySide6 {pyside_version}, torch {torch_version}, "
+        f"{platform.platform()}\n"
+        f"Log file: {current_log_file() or '(none)'}\n\n" + "".join(lines)
     )
 
 
+class CrashDialog(TextDialog):
+    """The crash report: copyable, with the log file's place and a button to open its folder.
+
+    Non-modal, and only one: a second error while it is open is appended to it rather than
+    stacking a dialog per repaint of a broken widget.
+    """
+
+    def __init__(self, report: str, parent: QWidget | None = None) -> None:
+        from imgsearch_gui.logs import current_log_file
+
+        log_file = current_log_file()
+        where = (f" The report is also in the log file <code>{log_file}</code>."
+                 if log_file else "")
+        super().__init__(
+            "imgsearch: unexpected error",
+            "Something went wrong. The app keeps running, but what you were doing may not have "
+            f"finished.{where} Please copy this report into a bug report.",
+            report,
+            parent,
+        )
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.count = 1
+        buttons = self.findChild(QDialogButtonBox)
+        open_logs = buttons.addButton("Open log folder", QDialogButtonBox.ButtonRole.ActionRole)
+        open_logs.setEnabled(log_file is not None)
+        open_logs.clicked.connect(lambda: _open_folder(log_file.parent if log_file else None))
+
+    def add_report(self, report: str) -> None:
+        self.count += 1
+        self.setWindowTitle(f"imgsearch: {self.count} unexpected errors")
+        self.text.appendPlainText("\n" + "-" * 60 + "\n" + report)
+
+
+def _open_folder(folder) -> None:
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QDesktopServices
+
+    if folder is not None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+
+class _CrashReporter(QObject):
+    """Shows reports in the GUI thread, whichever thread the exception happened in."""
+
+    reported = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dialog: CrashDialog | None = None
+        self.reported.connect(self.show_report, Qt.ConnectionType.QueuedConnection)
+
+    def show_report(self, report: str) -> None:
+        try:
+            if self.dialog is not None and self.dialog.isVisible():
+                self.dialog.add_report(report)
+            else:
+                self.dialog = CrashDialog(report)
+                self.dialog.destroyed.connect(self._forget)
+                self.dialog.show()
+            self.dialog.raise_()
+            self.dialog.activateWindow()
+        except Exception:  # noqa: BLE001 - never recurse into the hook
+            log.exception("could not show the crash report")
+
+    def _forget(self, *_args) -> None:
+        self.dialog = None
+
+
+_reporter: _CrashReporter | None = None
+
+
+def crash_reporter() -> _CrashReporter | None:
+    return _reporter
+
+
 def install_excepthook() -> None:
-    """Unhandled exceptions in the GUI thread: log them and show a copyable report (no crash)."""
+    """Unhandled exceptions: log them with the report and show a copyable crash dialog (no crash).
+
+    Covers the GUI thread (``sys.excepthook``: PySide6 calls it for exceptions in slots and event
+    handlers) and other Python threads (``threading.excepthook``); workers report their own
+    errors as signals, so this is for bugs only.
+    """
+    global _reporter
+    import threading
+
+    if _reporter is None:
+        _reporter = _CrashReporter()
+    reporter = _reporter
     previous = sys.excepthook
 
-    def hook(exc_type, exc, tb):  # pragma: no cover - exercised manually
+    def report(exc_type, exc, tb) -> None:
+        text = crash_report(exc_type, exc, tb)
+        log.error("unhandled exception\n%s", text)
+        emit(reporter.reported, text)  # queued: shown by the GUI thread's event loop
+
+    def hook(exc_type, exc, tb):
         if issubclass(exc_type, KeyboardInterrupt):
             previous(exc_type, exc, tb)
             return
-        report = crash_report(exc_type, exc, tb)
-        log.error("unhandled exception\n%s", report)
-        try:
-            dialog = TextDialog(
-                "imgsearch: unexpected error",
-                "Something went wrong. The app keeps running; please copy this report into a bug "
-                "report.",
-                report,
-            )
-            dialog.exec()
-        except Exception:  # noqa: BLE001
-            previous(exc_type, exc, tb)
+        report(exc_type, exc, tb)
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        report(args.exc_type, args.exc_value, args.exc_traceback)
 
     sys.excepthook = hook
+    threading.excepthook = thread_hook

@@ -167,3 +167,41 @@ def test_dba_is_on_by_default_and_kept_per_data_dir(library, tmp_path, capsys):
     _, out, _ = run(capsys, "search", str(query), "--json", "--data-dir", str(data))
     plain = json.loads(out)
     assert code == 0 and plain[0]["score"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_bug_is_one_line_on_the_console_and_the_traceback_in_the_log(
+    library, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("IMGSEARCH_LOG_DIR", str(tmp_path / "logs"))
+
+    def broken(args):
+        raise RuntimeError("something internal broke")
+
+    monkeypatch.setitem(cli.COMMANDS, "info", broken)
+    code, out, err = run(capsys, "info", "--data-dir", str(tmp_path / "data"))
+    assert code == 1
+    log_file = tmp_path / "logs" / "imgsearch.log"
+    assert f"RuntimeError: something internal broke. The details are in {log_file}" in err
+    assert "Traceback" not in err
+    text = log_file.read_text(encoding="utf-8")
+    assert "Traceback" in text and "something internal broke" in text and "in broken" in text
+
+
+def test_verbose_shows_debug_messages(library, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("IMGSEARCH_LOG_DIR", str(tmp_path / "logs"))
+    code, _, err = run(capsys, "index", str(library), "--data-dir", str(tmp_path / "d"), *TINY,
+                       "--verbose")
+    assert code == 0 and "DEBUG" in err
+    code, out, err = run(capsys, "info", "--data-dir", str(tmp_path / "d"))
+    assert code == 0 and "DEBUG" not in err
+    assert f"log file:  {tmp_path / 'logs' / 'imgsearch.log'}" in out
+
+
+def test_python_dash_m_prints_the_version(tmp_path):
+    from imgsearch_gui import __version__
+
+    for module in ("imgsearch_gui", "imgsearch_gui.cli"):
+        done = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"imgsearch {__version__}"
