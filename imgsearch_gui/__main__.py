@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -23,6 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=int, help="input size: longest side in pixels")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the model runs")
     parser.add_argument("--settings", help="use this INI file for the GUI settings (testing)")
+    parser.add_argument("--demo", action="store_true",
+                        help="add the bundled demo photos as a library, index them and search "
+                             "with one (a first look before choosing your own folder)")
+    parser.add_argument("photos", nargs="*", help="photos to search with as soon as the model is "
+                                                  "ready (e.g. from a file manager's Open With)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("--version", action="version", version=f"imgsearch {__version__}")
     return parser
@@ -43,10 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               "line instead, e.g. `imgsearch index DIR` and `imgsearch search PHOTO` "
               "(`imgsearch --help`), or set QT_QPA_PLATFORM=offscreen.", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from imgsearch_gui.logs import setup_logging
+
+    setup_logging("imgsearch-gui", verbose=args.verbose)
 
     from dataclasses import replace
 
@@ -64,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     QApplication.setApplicationVersion(__version__)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     install_excepthook()
+    _set_app_icon(app)
 
     from imgsearch_gui import paths
     from imgsearch_gui.ui.main_window import MainWindow
@@ -83,8 +87,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = replace(model, **{k: v for k, v in overrides.items() if v is not None})
     window = MainWindow(prefs, data_dir=data_dir, model=model)
     window.show()
+    if args.demo:
+        window.start_demo()
+    photos = [p for p in args.photos if p]
+    if photos:
+        window.search_paths(photos)
     _quit_on_signals(app, window)
     return int(app.exec())
+
+
+def _set_app_icon(app) -> None:
+    """Window/taskbar icon from the bundled PNGs; on Wayland the desktop file names the icon."""
+    from PySide6.QtGui import QGuiApplication, QIcon
+
+    from imgsearch_gui import resources
+
+    icon = QIcon()
+    for size in resources.ICON_SIZES:
+        icon.addFile(str(resources.icon_png(size)))
+    app.setWindowIcon(icon)
+    QGuiApplication.setDesktopFileName(resources.APP_ID)
 
 
 def _quit_on_signals(app, window) -> None:

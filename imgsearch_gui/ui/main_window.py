@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgsearch_gui import paths
+from imgsearch_gui import demo, paths
 from imgsearch_gui.core.images import SUPPORTED_EXTENSIONS, ImageError, is_supported
 from imgsearch_gui.core.types import IndexReport, Progress, SearchHit, SkippedFile
 from imgsearch_gui.ui.jobs import (
@@ -268,6 +268,12 @@ class EmptyState(QWidget):
         self.button.setDefault(True)
         self.button.setMinimumHeight(36)
         self.button.setStyleSheet("font-weight: bold; padding: 6px 18px;")
+        self.demo_button = QPushButton("Try it first with 40 demo photos")
+        self.demo_button.setFlat(True)
+        self.demo_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.demo_button.setStyleSheet("color: palette(link); text-decoration: underline;")
+        self.demo_button.setToolTip("Index a few dozen photos of clothes that come with the app "
+                                    "and search with one of them")
         self.hint = QLabel("You can add more folders later from the Library menu.")
         self.hint.setStyleSheet("color: palette(placeholder-text);")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -278,6 +284,7 @@ class EmptyState(QWidget):
         layout.addLayout(steps)
         layout.addSpacing(16)
         layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.demo_button, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.hint)
         layout.addStretch(3)
 
@@ -318,6 +325,8 @@ class MainWindow(QMainWindow):
         self._service_worker: Worker | None = None
         self._model_gen = 0
         self._index_worker: Worker | None = None
+        # removals hold the library's job lock: indexing waits until they are done
+        self._removal_workers: set[Worker] = set()
         self._index_queue: list[tuple[str, bool]] = []
         self._index_count = 0
         self._index_root = ""
@@ -329,6 +338,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._last_progress: Progress | None = None
         self._index_report: IndexReport | None = None
+        self._demo_query: str | None = None  # searched once the demo library is indexed
 
         thumbs = Path(thumbnail_dir) if thumbnail_dir else paths.cache_dir() / "thumbnails"
         self.thumbnails = ThumbnailLoader(ThumbnailCache(thumbs), parent=self)
@@ -348,6 +358,7 @@ class MainWindow(QMainWindow):
         self.banner = MessageBanner()
         self.empty = EmptyState()
         self.empty.button.clicked.connect(self.choose_library)
+        self.empty.demo_button.clicked.connect(self.start_demo)
 
         # query panel (left)
         self.query_view = QueryImageView()
@@ -505,6 +516,11 @@ class MainWindow(QMainWindow):
         self.finetune_action.setToolTip("Train the CNN on a labelled folder (one subfolder per "
                                         "class) so that search tells those classes apart")
         self.finetune_action.triggered.connect(self.open_finetune)
+        self.demo_action = self._action("Try the &demo photos", self.start_demo)
+        self.demo_action.setToolTip("Index the demo photos that come with the app as a library "
+                                    "and search with one of them")
+        self.log_action = self._action("Open the &log folder", self.open_log_folder)
+        self.log_action.setToolTip("The log files to attach to a bug report")
         self.about_action = self._action("&About imgsearch", self.show_about)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         self.clear_region_action = self._action("Search &whole photo",
@@ -523,6 +539,9 @@ class MainWindow(QMainWindow):
         tools.addAction(self.settings_action)
         tools.addAction(self.finetune_action)
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.demo_action)
+        help_menu.addAction(self.log_action)
+        help_menu.addSeparator()
         help_menu.addAction(self.about_action)
 
         toolbar = self.addToolBar("Main")
@@ -719,12 +738,30 @@ class MainWindow(QMainWindow):
             self.messages.warning(f"Not a folder: {root}")
             return
         roots = self.prefs.libraries
+        if not demo.is_demo_library(root, self.data_dir):
+            for old in [r for r in roots if demo.is_demo_library(r, self.data_dir)]:
+                self.remove_library(old, ask=False)  # the demo was only a first look
+                self.messages.info("Removed the demo photos from the index: your own library "
+                                   "replaces them (Help ▸ Try the demo photos brings them back).")
+            roots = self.prefs.libraries
         if root not in roots:
             self.prefs.libraries = [*roots, root]
             self.prefs.sync()
             self._refresh_libraries()
         self._update_page()
         self.index_libraries([root])
+
+    def start_demo(self) -> None:
+        """Copy the demo photos into the data dir, index them as a library, then search with one."""
+        try:
+            folder = demo.prepare(self.data_dir)
+        except OSError as exc:
+            self._report_error("Could not copy the demo photos", exc)
+            return
+        self._demo_query = str(demo.example_query(folder))
+        self.messages.info("Indexing the demo photos; then a search with one of them shows the "
+                           "app at work. Drop any of them, or your own photo, to search again.")
+        self.add_library(folder)
 
     def reindex_all(self) -> None:
         self.index_libraries(self.prefs.libraries)
@@ -755,7 +792,8 @@ class MainWindow(QMainWindow):
         self._next_index()
 
     def _next_index(self) -> None:
-        if self._index_worker is not None or self.library is None or self._closing:
+        if (self._index_worker is not None or self._removal_workers or self.library is None
+                or self._closing):
             return
         if not self._index_queue:
             self._index_count = 0
@@ -823,6 +861,7 @@ class MainWindow(QMainWindow):
 
     def _index_done(self) -> None:
         worker = self._index_worker
+        root = self._index_root
         self._index_worker = None
         self._last_progress = None
         self._progress_timer.stop()
@@ -833,6 +872,10 @@ class MainWindow(QMainWindow):
             self._index_queue.clear()
         report, self._index_report = self._index_report, None
         emit(self.indexingFinished, report)  # the report, or None when the job failed
+        if self._demo_query and root and demo.is_demo_library(root, self.data_dir):
+            query, self._demo_query = self._demo_query, None
+            if report is not None and not report.cancelled:
+                self.search_paths([query])
         self._next_index()
 
     def escape(self) -> None:
@@ -849,8 +892,8 @@ class MainWindow(QMainWindow):
         self.indexing_panel.cancelling()
         self.messages.info("Cancelling indexing…")
 
-    def remove_library(self, root: str) -> None:
-        if not self.confirm(
+    def remove_library(self, root: str, *, ask: bool = True) -> None:
+        if ask and not self.confirm(
             "Remove library?",
             f"Forget {root}?\n\nIts photos leave the index; the files themselves stay untouched.",
         ):
@@ -869,8 +912,14 @@ class MainWindow(QMainWindow):
             worker = Worker(self.library.remove_library, root, name="remove-library")
             worker.error.connect(lambda exc: self._removal_failed(root, exc))
             worker.result.connect(lambda _r: self.messages.info(f"Removed {root}."))
+            worker.finished.connect(lambda: self._removal_done(worker))
+            self._removal_workers.add(worker)
             self._start(worker)
         self._update_page()
+
+    def _removal_done(self, worker: Worker) -> None:
+        self._removal_workers.discard(worker)
+        self._next_index()  # indexing queued meanwhile starts now
 
     def _removal_failed(self, root: str, exc: BaseException) -> None:
         if isinstance(exc, ValueError) and "not an indexed library" in str(exc):
@@ -1163,6 +1212,13 @@ class MainWindow(QMainWindow):
                                               else "")
         )
         return True
+
+    def open_log_folder(self) -> None:
+        from imgsearch_gui.logs import current_log_file
+
+        folder = current_log_file().parent if current_log_file() else paths.log_dir()
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.messages.info(f"The log files are in {folder}")
 
     def show_about(self) -> None:
         from imgsearch_gui.ui.dialogs.about import show_about

@@ -1,0 +1,113 @@
+"""First run with the demo photos, and the crash dialog for unhandled exceptions."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import pytest
+from PySide6.QtCore import Qt
+
+from imgsearch_gui import demo, resources
+from imgsearch_gui.ui import messages
+
+
+def test_demo_indexes_the_photos_then_searches_with_one(make_window, qtbot, tmp_path):
+    window = make_window()
+    assert window.pages.currentWidget() is window.empty
+    assert "demo" in window.empty.demo_button.text()
+    with qtbot.waitSignal(window.searchFinished, timeout=60_000) as blocker:
+        qtbot.mouseClick(window.empty.demo_button, Qt.MouseButton.LeftButton)
+    folder = tmp_path / "data" / demo.DEMO_FOLDER
+    assert window.prefs.libraries == [str(folder.resolve())]
+    hits = blocker.args[0]
+    assert len(hits) == len(resources.demo_photos())
+    assert hits[0].path == str(demo.example_query(folder))  # the query photo itself first
+    assert window.pages.currentWidget() is window.splitter
+    assert str(demo.example_query(folder)) in window.query_caption.text()
+
+
+def test_adding_your_own_library_replaces_the_demo(make_window, qtbot, library_dir, tmp_path):
+    window = make_window()
+    with qtbot.waitSignal(window.searchFinished, timeout=60_000):
+        window.start_demo()
+    with qtbot.waitSignal(window.indexingFinished, timeout=60_000):
+        window.add_library(library_dir)
+    assert window.prefs.libraries == [str(library_dir.resolve())]
+    roots = lambda: [lib.root for lib in window.library.stats().libraries]  # noqa: E731
+    qtbot.waitUntil(lambda: roots() == [str(library_dir.resolve())], timeout=30_000)
+    assert "Removed the demo photos" in " ".join(m.text for m in window.messages.history)
+
+
+def test_demo_flag_of_the_app(qtbot, tmp_path, monkeypatch):
+    """``imgsearch-gui --demo``: the whole start-up path (logging, icon, window, demo)."""
+    from PySide6.QtWidgets import QApplication
+
+    from imgsearch_gui import __main__ as app_main
+    from imgsearch_gui.ui.main_window import MainWindow
+
+    started = []
+    monkeypatch.setattr(MainWindow, "start_demo", lambda self: started.append(self))
+    monkeypatch.setattr(QApplication, "exec", lambda self=None: 0)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    monkeypatch.setenv("IMGSEARCH_LOG_DIR", str(tmp_path / "logs"))
+    code = app_main.main(["--demo", "--backbone", "tiny", "--size", "64", "--device", "cpu",
+                          "--settings", str(tmp_path / "s.ini"), "--data-dir", str(tmp_path / "d")])
+    assert code == 0 and len(started) == 1
+    window = started[0]
+    try:
+        assert not QApplication.windowIcon().isNull()
+        assert "imgsearch-gui" in (tmp_path / "logs" / "imgsearch-gui.log").read_text()
+    finally:
+        window.shutdown()
+        window.deleteLater()
+
+
+@pytest.fixture
+def hooks(monkeypatch):
+    """Install the app's hooks for one test; pytest-qt's own are put back afterwards."""
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    messages.install_excepthook()
+    reporter = messages.crash_reporter()
+    yield reporter
+    if reporter.dialog is not None:
+        reporter.dialog.close()
+
+
+def raise_and_report(message: str) -> None:
+    try:
+        raise ValueError(message)
+    except ValueError:
+        sys.excepthook(*sys.exc_info())
+
+
+def test_unhandled_exception_shows_a_copyable_report_with_the_log_path(hooks, qtbot, tmp_path,
+                                                                        monkeypatch, caplog):
+    from PySide6.QtGui import QGuiApplication
+
+    from imgsearch_gui import logs
+
+    monkeypatch.setattr(logs, "_current_file", tmp_path / "imgsearch-gui.log")
+    raise_and_report("first problem")
+    qtbot.waitUntil(lambda: hooks.dialog is not None and hooks.dialog.isVisible(), timeout=5_000)
+    dialog = hooks.dialog
+    report = dialog.text.toPlainText()
+    assert "ValueError: first problem" in report and "Traceback" in report
+    assert f"Log file: {tmp_path / 'imgsearch-gui.log'}" in report
+    assert "unhandled exception" in caplog.text and "first problem" in caplog.text
+
+    from PySide6.QtWidgets import QPushButton
+
+    buttons = {b.text(): b for b in dialog.findChildren(QPushButton)}
+    assert buttons["Open log folder"].isEnabled()
+    buttons["Copy to clipboard"].click()
+    assert "first problem" in QGuiApplication.clipboard().text()
+
+    # a second error, from another thread, lands in the same dialog
+    worker = threading.Thread(target=lambda: (_ for _ in ()).throw(KeyError("second problem")))
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: "second problem" in dialog.text.toPlainText(), timeout=5_000)
+    assert hooks.dialog is dialog and "2 unexpected errors" in dialog.windowTitle()
