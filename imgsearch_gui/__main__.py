@@ -47,9 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               "line instead, e.g. `imgsearch index DIR` and `imgsearch search PHOTO` "
               "(`imgsearch --help`), or set QT_QPA_PLATFORM=offscreen.", file=sys.stderr)
         return 2
-    from imgsearch_gui.logs import setup_logging
+    from imgsearch_gui.logs import enable_fault_log, setup_logging
 
     setup_logging("imgsearch-gui", verbose=args.verbose)
+    enable_fault_log("imgsearch-gui")
 
     from dataclasses import replace
 
@@ -93,7 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if photos:
         window.search_paths(photos)
     _quit_on_signals(app, window)
-    return int(app.exec())
+    code = int(app.exec())
+    # Tear down here, in order, rather than leave Qt objects to the interpreter's exit (where
+    # Python may free them in any order, after QApplication).
+    window.shutdown()
+    window.deleteLater()
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    return code
 
 
 def _set_app_icon(app) -> None:

@@ -24,10 +24,30 @@ _MARK = "_imgsearch_handler"  # handlers we installed (setup is idempotent)
 #: (shown on the console too with --verbose).
 FILE_ONLY = {"file_only": True}
 _current_file: Path | None = None
+_fault_file = None  # the open fault log (faulthandler writes to its file descriptor)
 
 
 def log_file(program: str = "imgsearch") -> Path:
     return paths.log_dir() / f"{program}.log"
+
+
+def enable_fault_log(program: str) -> Path | None:
+    """Native crashes (a segfault in Qt or torch) leave every thread's Python stack in
+    ``<program>-faults.log`` beside the log, where Python's own logging cannot reach."""
+    import faulthandler
+
+    global _fault_file
+    try:
+        path = paths.log_dir() / f"{program}-faults.log"
+        handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the process lifetime
+    except OSError as exc:
+        log.warning("no fault log (%s)", exc)
+        return None
+    if _fault_file is not None:
+        _fault_file.close()
+    _fault_file = handle
+    faulthandler.enable(file=handle, all_threads=True)
+    return path
 
 
 def current_log_file() -> Path | None:

@@ -40,28 +40,34 @@ def test_adding_your_own_library_replaces_the_demo(make_window, qtbot, library_d
 
 
 def test_demo_flag_of_the_app(qtbot, tmp_path, monkeypatch):
-    """``imgsearch-gui --demo``: the whole start-up path (logging, icon, window, demo)."""
+    """``imgsearch-gui --demo PHOTO``: the whole start-up path (logging, icon, window, demo, query)."""
     from PySide6.QtWidgets import QApplication
 
     from imgsearch_gui import __main__ as app_main
     from imgsearch_gui.ui.main_window import MainWindow
 
-    started = []
+    started, searched = [], []
     monkeypatch.setattr(MainWindow, "start_demo", lambda self: started.append(self))
+    monkeypatch.setattr(MainWindow, "search_paths", lambda self, files: searched.append(files))
     monkeypatch.setattr(QApplication, "exec", lambda self=None: 0)
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     monkeypatch.setattr(threading, "excepthook", threading.excepthook)
     monkeypatch.setenv("IMGSEARCH_LOG_DIR", str(tmp_path / "logs"))
+    import faulthandler  # pytest's own fault handler stays in place
+
+    faults = []
+    monkeypatch.setattr(faulthandler, "enable", lambda file, all_threads: faults.append(file.name))
     code = app_main.main(["--demo", "--backbone", "tiny", "--size", "64", "--device", "cpu",
-                          "--settings", str(tmp_path / "s.ini"), "--data-dir", str(tmp_path / "d")])
+                          "--settings", str(tmp_path / "s.ini"), "--data-dir", str(tmp_path / "d"),
+                          "query.jpg"])
     assert code == 0 and len(started) == 1
-    window = started[0]
-    try:
-        assert not QApplication.windowIcon().isNull()
-        assert "imgsearch-gui" in (tmp_path / "logs" / "imgsearch-gui.log").read_text()
-    finally:
-        window.shutdown()
-        window.deleteLater()
+    assert searched == [["query.jpg"]]  # photos on the command line (file manager's Open With)
+    import shiboken6
+
+    assert not shiboken6.isValid(started[0])  # shut down and deleted before main() returned
+    assert not QApplication.windowIcon().isNull()
+    assert "imgsearch-gui" in (tmp_path / "logs" / "imgsearch-gui.log").read_text()
+    assert faults == [str(tmp_path / "logs" / "imgsearch-gui-faults.log")]  # segfault traces
 
 
 @pytest.fixture

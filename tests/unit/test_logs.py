@@ -64,3 +64,19 @@ def test_unwritable_log_dir_falls_back_to_the_console(tmp_path, monkeypatch, cap
     assert logs.setup_logging("prog") is None
     assert logs.current_log_file() is None
     assert "log" in capsys.readouterr().err
+
+
+def test_fault_log_beside_the_log(tmp_path, monkeypatch):
+    import faulthandler
+
+    calls = []
+    monkeypatch.setattr(faulthandler, "enable", lambda file, all_threads: calls.append(
+        (file.name, all_threads)))
+    monkeypatch.setenv("IMGSEARCH_LOG_DIR", str(tmp_path))
+    path = logs.enable_fault_log("prog")
+    assert path == tmp_path / "prog-faults.log" and path.exists()
+    assert calls == [(str(path), True)]
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("IMGSEARCH_LOG_DIR", str(blocker / "logs"))
+    assert logs.enable_fault_log("prog") is None  # no crash: just no fault log
