@@ -352,6 +352,7 @@ class MainWindow(QMainWindow):
         self._refresh_libraries()
         self._update_page()
         self._load_model()
+        self._start(Worker.with_cancel(self.thumbnails.cache.prune, name="prune-thumbnails"))
 
     # ==== construction =====================================================================
     def _build_ui(self) -> None:

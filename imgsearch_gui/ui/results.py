@@ -29,12 +29,15 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from imgsearch_gui.core import diskcache
 from imgsearch_gui.core.types import SearchHit
 from imgsearch_gui.ui.qtcompat import emit
 
 log = logging.getLogger(__name__)
 
 THUMB_SIZE = 160
+#: ~60,000 thumbnails of 160 px (about 8 KB each)
+THUMBNAIL_CACHE_BYTES = 500_000_000
 HitRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
 PathRole = Qt.ItemDataRole.UserRole + 3
@@ -60,11 +63,17 @@ def qimage_to_pil(qimage: QImage):
 
 
 class ThumbnailCache:
-    """Thumbnails on disk under ``root``, keyed by path + mtime + size."""
+    """Thumbnails on disk under ``root``, keyed by path + mtime + size, kept within ``max_bytes``
+    (:meth:`prune`: least recently shown first; thumbnails of edited or deleted photos go too)."""
 
-    def __init__(self, root: Path, size: int = THUMB_SIZE) -> None:
+    def __init__(self, root: Path, size: int = THUMB_SIZE,
+                 max_bytes: int = THUMBNAIL_CACHE_BYTES) -> None:
         self.root = Path(root)
         self.size = size
+        self.max_bytes = max_bytes
+
+    def prune(self, cancel=None) -> diskcache.PruneReport:
+        return diskcache.prune(self.root, self.max_bytes, cancel=cancel)
 
     def key(self, path: str) -> str | None:
         try:
@@ -86,6 +95,7 @@ class ThumbnailCache:
         if cached.exists():
             image = QImage(str(cached))
             if not image.isNull():
+                diskcache.touch(cached)  # recently used: pruned last
                 return image
         from imgsearch_gui.core.images import ImageError, load_image
 

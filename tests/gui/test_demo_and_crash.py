@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
@@ -117,3 +118,22 @@ def test_unhandled_exception_shows_a_copyable_report_with_the_log_path(hooks, qt
     worker.join()
     qtbot.waitUntil(lambda: "second problem" in dialog.text.toPlainText(), timeout=5_000)
     assert hooks.dialog is dialog and "2 unexpected errors" in dialog.windowTitle()
+
+
+def test_thumbnail_cache_hits_count_as_use_and_the_cache_is_pruned(tmp_path, photo_factory):
+    from imgsearch_gui.ui.results import ThumbnailCache
+
+    photos = [photo_factory(f"p{i}.png", seed=i, size=(200, 150)) for i in range(6)]
+    cache = ThumbnailCache(tmp_path / "thumbs", size=64)
+    for photo in photos:
+        assert cache.load(str(photo)) is not None
+    files = sorted((tmp_path / "thumbs").rglob("*.jpg"))
+    assert len(files) == 6
+    for f in files:
+        os.utime(f, (1_000_000, 1_000_000))
+    cache.load(str(photos[0]))  # a hit: now the most recently used
+    used = cache.file_for(cache.key(str(photos[0])))
+    assert used.stat().st_mtime > 1_000_000
+    cache.max_bytes = sum(f.stat().st_size for f in files) // 2
+    report = cache.prune()
+    assert report.removed >= 3 and used.exists()
