@@ -128,8 +128,11 @@ def _config(args: argparse.Namespace, data_dir: Path):
 
 
 def _open(args: argparse.Namespace):
-    """(library, data_dir, config): loads the model once for the whole command."""
-    from .core.library import ImageLibrary
+    """(library, data_dir, config): loads the model once for the whole command.
+
+    ``--rebuild`` also gets past a catalog that cannot be read (moved aside, not deleted).
+    """
+    from .core.library import CatalogCorruptError, ImageLibrary, move_aside_damaged
     from .ml.backbones import BackboneUnavailableError
     from .ml.embedder import load_embedder
 
@@ -143,7 +146,15 @@ def _open(args: argparse.Namespace):
         if "CUDA" in str(exc):
             raise UserError(str(exc)) from exc
         raise
-    return ImageLibrary.for_config(data_dir, embedder, config.dba), data_dir, config
+    try:
+        library = ImageLibrary.for_config(data_dir, embedder, config.dba)
+    except CatalogCorruptError:
+        if not getattr(args, "rebuild", False):
+            raise
+        aside = move_aside_damaged(data_dir)
+        print(f"The damaged index was moved to {aside}; rebuilding.", file=sys.stderr)
+        library = ImageLibrary.for_config(data_dir, embedder, config.dba)
+    return library, data_dir, config
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -385,11 +396,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "gui":
         return cmd_gui(args)  # the GUI sets up its own logging (its own log file)
     log_path = setup_logging("imgsearch", verbose=args.verbose)
+    from .core.catalog import CatalogTooNewError
     from .core.library import IndexCorruptError, ModelMismatchError
 
     try:
         return COMMANDS[args.command](args)
-    except (UserError, ModelMismatchError, IndexCorruptError) as exc:
+    except (UserError, ModelMismatchError, IndexCorruptError, CatalogTooNewError) as exc:
         log.info("user error: %s", exc)  # the file keeps it; the console gets the line below
         print(f"imgsearch: error: {exc}", file=sys.stderr)
         return 2

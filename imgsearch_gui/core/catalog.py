@@ -32,6 +32,10 @@ class CatalogError(RuntimeError):
     """The catalog database cannot be used (damaged, or written by a newer version)."""
 
 
+class CatalogTooNewError(CatalogError):
+    """The catalog was written by a newer imgsearch: not damaged, so never moved aside."""
+
+
 _MIGRATE_1 = """
         CREATE TABLE libraries (
             id INTEGER PRIMARY KEY,
@@ -124,7 +128,7 @@ class Catalog:
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             version = self.schema_version()
             if version > SCHEMA_VERSION:
-                raise CatalogError(
+                raise CatalogTooNewError(
                     f"The catalog {self.path} has schema version {version}, newer than this "
                     f"program supports ({SCHEMA_VERSION}). Update imgsearch."
                 )

@@ -38,6 +38,7 @@ from imgsearch_gui.core.catalog import (
     STATUS_SKIPPED,
     Catalog,
     CatalogError,
+    CatalogTooNewError,
     FileRecord,
 )
 from imgsearch_gui.core.types import CancelToken, IndexReport, Progress, SearchHit, SkippedFile
@@ -61,12 +62,52 @@ INDEX_DIR = "index"
 AUGMENTED_DIR = "index-dba"
 
 __all__ = [
+    "CatalogCorruptError",
     "ImageLibrary",
     "IndexCorruptError",
     "IndexStats",
     "LibraryInfo",
     "ModelMismatchError",
 ]
+
+
+class CatalogCorruptError(IndexCorruptError):
+    """The catalog itself cannot be read: the library cannot open at all.
+
+    :func:`move_aside_damaged` clears the way for a fresh index without deleting anything.
+    """
+
+    def __init__(self, data_dir: Path | str, detail: str) -> None:
+        self.data_dir = Path(data_dir)
+        super().__init__(
+            data_dir, detail,
+            hint="Rebuild it: `imgsearch index --rebuild DIR` (or accept the rebuild the app "
+                 "offers) keeps the damaged files in a `damaged-...` folder of the data dir "
+                 "and indexes your folders again.",
+        )
+
+
+def move_aside_damaged(data_dir: Path | str) -> Path:
+    """Move the catalog and the index files of ``data_dir`` into ``damaged-<time>/`` and return it.
+
+    Nothing is deleted (the files may help a bug report, and the user decides); the data dir's
+    settings (embedder.json) and fine-tuned models stay where they are.
+    """
+    data_dir = Path(data_dir)
+    target = data_dir / time.strftime("damaged-%Y%m%d-%H%M%S")
+    n = 1
+    while target.exists():
+        n += 1
+        target = data_dir / time.strftime(f"damaged-%Y%m%d-%H%M%S-{n}")
+    target.mkdir(parents=True)
+    names = [CATALOG_FILE, f"{CATALOG_FILE}-wal", f"{CATALOG_FILE}-shm",
+             f"{CATALOG_FILE}-journal", INDEX_DIR, AUGMENTED_DIR]
+    for name in names:
+        src = data_dir / name
+        if src.exists():
+            os.replace(src, target / name)
+    log.warning("moved the damaged index of %s to %s", data_dir, target)
+    return target
 
 
 @dataclass(frozen=True)
@@ -151,12 +192,10 @@ class ImageLibrary:
         self._augmented: VectorStore | None = None
         try:
             self._catalog = Catalog(self.data_dir / CATALOG_FILE)
+        except CatalogTooNewError:
+            raise
         except CatalogError as exc:
-            raise IndexCorruptError(
-                self.data_dir, str(exc),
-                hint=f"Move {self.data_dir / CATALOG_FILE} and {self.data_dir / INDEX_DIR} away "
-                "(or delete them) and index your folders again.",
-            ) from exc
+            raise CatalogCorruptError(self.data_dir, str(exc)) from exc
         index_dir = self.data_dir / INDEX_DIR
         try:
             self._store = VectorStore.open(index_dir, params)

@@ -703,8 +703,35 @@ class MainWindow(QMainWindow):
 
     def _model_failed(self, exc: BaseException) -> None:
         self.model_label.setText(f"{self.model.backbone} · not loaded")
+        if type(exc).__name__ == "CatalogCorruptError":
+            emit(self.modelFailed, exc)
+            self._offer_fresh_index(exc)
+            return
         self._report_error("Could not load the model", exc)
         emit(self.modelFailed, exc)
+
+    def _offer_fresh_index(self, exc: BaseException) -> None:
+        """The catalog cannot be read: move the damaged files aside and index everything again."""
+        from imgsearch_gui.core.library import move_aside_damaged
+
+        roots = self.prefs.libraries
+        self.messages.error("The index is damaged and cannot be opened.", details=str(exc))
+        again = f" and index your {len(roots)} libraries again" if roots else ""
+        if not self.confirm(
+            "The index is damaged",
+            f"{getattr(exc, 'detail', exc)}\n\nYour photos are not affected. Start a new index"
+            f"{again}? The damaged files are kept in a 'damaged-…' folder of {self.data_dir}.",
+        ):
+            return
+        try:
+            aside = move_aside_damaged(self.data_dir)
+        except OSError as exc2:
+            self._report_error("Could not move the damaged index aside", exc2)
+            return
+        self.messages.warning(f"Started a new index; the damaged one was moved to {aside}.")
+        self._load_model()
+        if roots:
+            self.index_libraries(roots, rebuild=True)
 
     def _check_index_model(self) -> None:
         """An index built by another model, or damaged: offer a rebuild (never mix descriptors)."""

@@ -137,3 +137,38 @@ def test_thumbnail_cache_hits_count_as_use_and_the_cache_is_pruned(tmp_path, pho
     cache.max_bytes = sum(f.stat().st_size for f in files) // 2
     report = cache.prune()
     assert report.removed >= 3 and used.exists()
+
+
+def test_unreadable_catalog_offers_a_fresh_index(make_window, library_dir, qtbot, tmp_path,
+                                                  prefs):
+    window = make_window()
+    with qtbot.waitSignal(window.indexingFinished, timeout=60_000):
+        window.add_library(library_dir)
+    window.shutdown()
+    data = tmp_path / "data"
+    (data / "catalog.sqlite3").write_bytes(b"not a database" * 100)
+    for wal in data.glob("catalog.sqlite3-*"):
+        wal.unlink()
+
+    asked = []
+    again = make_window(wait_model=False)
+    again.confirm = lambda title, text: asked.append((title, text)) or True
+    with qtbot.waitSignal(again.indexingFinished, timeout=60_000) as blocker:
+        pass
+    assert asked and asked[0][0] == "The index is damaged" and "not affected" in asked[0][1]
+    assert blocker.args[0].indexed == 24  # every library indexed again
+    (aside,) = data.glob("damaged-*")
+    assert (aside / "catalog.sqlite3").exists()
+    assert "moved to" in " ".join(m.text for m in again.messages.history)
+
+
+def test_declining_the_fresh_index_keeps_the_damaged_files(make_window, qtbot, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(parents=True)
+    (data / "catalog.sqlite3").write_bytes(b"not a database" * 100)
+    window = make_window(wait_model=False)
+    window.confirm = lambda title, text: False
+    qtbot.waitUntil(lambda: window.messages.last is not None
+                    and "damaged" in window.messages.last.text, timeout=60_000)
+    assert (data / "catalog.sqlite3").exists() and not list(data.glob("damaged-*"))
+    assert window.library is None

@@ -205,3 +205,21 @@ def test_python_dash_m_prints_the_version(tmp_path):
                               text=True, timeout=120, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == f"imgsearch {__version__}"
+
+
+def test_unreadable_catalog_is_an_error_until_rebuild_moves_it_aside(library, tmp_path, capsys):
+    data = tmp_path / "data"
+    run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
+    (data / "catalog.sqlite3").write_bytes(b"not a database" * 100)
+    for wal in data.glob("catalog.sqlite3-*"):
+        wal.unlink()
+    code, _, err = run(capsys, "search", str(library / "sub0" / "img00.PNG"), "--data-dir", str(data))
+    assert code == 2 and "damaged" in err and "--rebuild" in err
+    code, out, err = run(capsys, "index", str(library), "--rebuild", "--data-dir", str(data))
+    assert code == 0 and "12 embedded" in out
+    (aside,) = data.glob("damaged-*")
+    assert f"moved to {aside}" in err
+    assert (aside / "catalog.sqlite3").read_bytes() == b"not a database" * 100
+    code, out, _ = run(capsys, "search", str(library / "sub0" / "img00.PNG"), "-k", "1",
+                       "--data-dir", str(data))
+    assert code == 0 and out.split()[-1].endswith("img00.PNG")

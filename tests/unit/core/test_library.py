@@ -13,10 +13,12 @@ from PIL import Image
 from imgsearch_gui.core import scan
 from imgsearch_gui.core.images import ImageError
 from imgsearch_gui.core.library import (
+    CatalogCorruptError,
     ImageLibrary,
     IndexCorruptError,
     IndexStats,
     ModelMismatchError,
+    move_aside_damaged,
 )
 from imgsearch_gui.core.types import CancelToken, IndexReport, Progress
 from imgsearch_gui.index.store import VectorStore
@@ -458,3 +460,40 @@ def test_graph_path_with_library_filter(tmp_path, write_image, embedder):
     with ImageLibrary(tmp_path / "data", embedder, params=params) as again:
         assert again.store.uses_hnsw  # the graph was saved and loaded
         assert again.search(ones[5], k=1, library=lib1)[0].path == str(ones[5])
+
+
+def test_unreadable_catalog_is_moved_aside_never_deleted(tmp_path, write_image, embedder):
+    root = tmp_path / "p"
+    paths = [write_image(root / f"{i}.png", i) for i in range(4)]
+    data = tmp_path / "data"
+    with ImageLibrary(data, embedder) as lib:
+        run(lib, root)
+    (data / "embedder.json").write_text("{}")  # settings stay where they are
+    catalog = data / "catalog.sqlite3"
+    catalog.write_bytes(b"garbage" * 1000)
+    with pytest.raises(CatalogCorruptError, match="damaged") as info:
+        ImageLibrary(data, embedder)
+    assert "--rebuild" in str(info.value) and info.value.data_dir == data
+    aside = move_aside_damaged(data)
+    assert aside.parent == data and aside.name.startswith("damaged-")
+    assert (aside / "catalog.sqlite3").read_bytes() == b"garbage" * 1000
+    assert (aside / "index").is_dir() and not (data / "index").exists()
+    assert (data / "embedder.json").read_text() == "{}"
+    assert move_aside_damaged(data) != aside  # a second time: another folder
+    with ImageLibrary(data, embedder) as fresh:
+        _, rep = run(fresh, root)
+        assert rep.indexed == 4
+        assert fresh.search(paths[1], k=1)[0].path == str(paths[1])
+
+
+def test_catalog_of_a_newer_version_is_not_called_damaged(tmp_path, embedder):
+    from imgsearch_gui.core.catalog import SCHEMA_VERSION, Catalog, CatalogTooNewError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    cat = Catalog(data / "catalog.sqlite3")
+    cat.set_meta("schema_version", str(SCHEMA_VERSION + 1))
+    cat.commit()
+    cat.close()
+    with pytest.raises(CatalogTooNewError, match="Update imgsearch"):
+        ImageLibrary(data, embedder)
