@@ -57,7 +57,7 @@ class IndexCorruptError(RuntimeError):
         self.detail = detail
         hint = hint or (
             "Rebuild the index with `imgsearch index --rebuild DIR` "
-            "(or 'Rebuild index' in the app)."
+            "(or accept the rebuild the app offers)."
         )
         super().__init__(
             f"The search index in {self.directory} is damaged or incomplete ({detail}). "
@@ -76,7 +76,7 @@ class ModelMismatchError(RuntimeError):
             f"  index:   {stored.describe()} (fingerprint {stored.fingerprint})\n"
             f"  current: {current.describe()} (fingerprint {current.fingerprint})\n"
             "Descriptors of different models cannot be compared. Rebuild the index with "
-            "`imgsearch index --rebuild DIR` (or 'Rebuild index' in the app), or switch back "
+            "`imgsearch index --rebuild DIR` (or accept the rebuild the app offers), or switch back "
             "to the model that built it."
         )
 
