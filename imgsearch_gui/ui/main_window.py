@@ -18,10 +18,14 @@ from PySide6.QtCore import QMimeData, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QColor,
     QDesktopServices,
     QGuiApplication,
     QImage,
     QKeySequence,
+    QPainter,
+    QPalette,
+    QPen,
     QShortcut,
 )
 from PySide6.QtWidgets import (
@@ -289,6 +293,47 @@ class EmptyState(QWidget):
         layout.addStretch(3)
 
 
+class DropOverlay(QWidget):
+    """While something is dragged over the window: a highlight that says what a drop will do."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # drops reach the window
+        self.text = ""
+        self.hide()
+
+    def show_for(self, text: str) -> None:
+        self.text = text
+        self.setGeometry(self.parentWidget().rect())
+        self.raise_()
+        self.show()
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        colour = self.palette().color(QPalette.ColorRole.Highlight)
+        fill = QColor(colour)
+        fill.setAlpha(50)
+        pen = QPen(colour, 3, Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(fill)
+        painter.drawRoundedRect(self.rect().adjusted(6, 6, -6, -6), 12, 12)
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        painter.setFont(font)
+        # the words on a solid badge, readable over whatever is underneath
+        box = painter.fontMetrics().boundingRect(self.text).adjusted(-24, -14, 24, 14)
+        box.moveCenter(self.rect().center())
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colour)
+        painter.drawRoundedRect(box, box.height() / 2, box.height() / 2)
+        painter.setPen(self.palette().color(QPalette.ColorRole.HighlightedText))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self.text)
+        painter.end()
+
+
 class MainWindow(QMainWindow):
     """The application window. Signals are for tests, benchmarks and status listeners."""
 
@@ -466,6 +511,7 @@ class MainWindow(QMainWindow):
         cv.addWidget(self.pages, 1)
         cv.addWidget(self.indexing_panel)
         self.setCentralWidget(central)
+        self.drop_overlay = DropOverlay(central)
 
         # status bar
         self.model_label = QLabel()
@@ -1168,13 +1214,22 @@ class MainWindow(QMainWindow):
         mime = event.mimeData()
         if mime.hasUrls() or mime.hasImage():
             event.acceptProposedAction()
+            self.drop_overlay.show_for(_drop_hint(mime))
         else:
             event.ignore()
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802
-        self.dragEnterEvent(event)
+        mime = event.mimeData()
+        if mime.hasUrls() or mime.hasImage():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802
+        self.drop_overlay.hide()
 
     def dropEvent(self, event) -> None:  # noqa: N802
+        self.drop_overlay.hide()
         event.acceptProposedAction()
         self.handle_mime(event.mimeData(), source="drop")
 
@@ -1290,6 +1345,23 @@ class MainWindow(QMainWindow):
             except Exception:  # noqa: BLE001
                 log.exception("closing the library failed")
             self.library = None
+
+
+def _drop_hint(mime: QMimeData) -> str:
+    """What dropping ``mime`` will do, in words (the overlay's text)."""
+    if not mime.hasUrls():
+        return "Drop to search with this image"
+    local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+    folders = [p for p in local if os.path.isdir(p)]
+    photos = [p for p in local if os.path.isfile(p) and is_supported(p)]
+    if folders and not photos:
+        return ("Drop to add this folder as a library" if len(folders) == 1
+                else f"Drop to add these {len(folders)} folders as libraries")
+    if len(photos) > 1:
+        return f"Drop to search with these {len(photos)} photos"
+    if photos:
+        return "Drop to search with this photo"
+    return "Not a photo or folder"
 
 
 def _under(path: str, root: str) -> bool:

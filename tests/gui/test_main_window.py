@@ -355,3 +355,31 @@ def test_rebuilding_several_libraries_rebuilds_once_then_indexes_each(make_windo
     hits = window.library.search(str(other / copied[0].name), k=40)
     assert {str(other / p.name) for p in copied} <= {h.path for h in hits}
     assert len({Path(h.path).parent.name for h in hits}) >= 3  # both libraries are back
+
+
+def test_dragging_over_the_window_says_what_a_drop_will_do(window, library_dir):
+    from PySide6.QtGui import QDragLeaveEvent
+
+    pos = QPointF(window.width() / 2, window.height() / 2).toPoint()
+
+    def enter(mime):
+        event = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(window, event)
+        return event.isAccepted()
+
+    photos = [library_dir / "sub0" / "photo_00.png", library_dir / "sub1" / "photo_01.png"]
+    assert enter(file_mime(photos[0]))
+    assert window.drop_overlay.isVisibleTo(window)
+    assert window.drop_overlay.text == "Drop to search with this photo"
+    assert not window.drop_overlay.grab().isNull()  # paints
+    QApplication.sendEvent(window, QDragLeaveEvent())
+    assert not window.drop_overlay.isVisibleTo(window)
+    assert enter(file_mime(*photos))
+    assert window.drop_overlay.text == "Drop to search with these 2 photos"
+    assert enter(file_mime(library_dir / "sub2"))
+    assert window.drop_overlay.text == "Drop to add this folder as a library"
+    text = QMimeData()
+    text.setText("hello")
+    QApplication.sendEvent(window, QDragLeaveEvent())
+    assert not enter(text) and not window.drop_overlay.isVisibleTo(window)
