@@ -344,6 +344,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"size:      {emb.meta.input_size} px longest side"
               f"{', multi-scale' if len(emb.meta.scales) > 1 else ''}")
         print(f"dim:       {emb.meta.dim}")
+        print(f"whitening: {emb.meta.whitening_id or 'none'}")
         print(f"device:    {emb.device}")
         print(f"data dir:  {data_dir}")
         print(f"cache:     {paths.cache_dir()}")

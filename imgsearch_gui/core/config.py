@@ -49,10 +49,12 @@ def apply_overrides(saved: EmbedderConfig, **changes: object) -> EmbedderConfig:
 
     A whitening belongs to the descriptors it was learned on, so it is dropped when the changes
     alter the model. A newly chosen fine-tuned checkpoint brings the backbone, pooling and
-    input size it was trained with, unless they are given too.
+    input size it was trained with, unless they are given too, and its supervised whitening
+    if it has one (``imgsearch whiten --off`` turns that off like any other whitening).
     """
     given = {k: v for k, v in changes.items() if v is not None}
     weights = given.get("weights")
+    ckpt = None
     if weights and weights != saved.weights:
         from ..ml.checkpoint import is_checkpoint, load_checkpoint
 
@@ -63,4 +65,11 @@ def apply_overrides(saved: EmbedderConfig, **changes: object) -> EmbedderConfig:
     config = replace(saved, **given)
     if config.whitening and any(getattr(config, f) != getattr(saved, f) for f in MODEL_FIELDS):
         config = replace(config, whitening=None)
+    if (ckpt is not None and ckpt.whitening and "whitening" not in given
+            and config.pooling == ckpt.pooling):
+        # the supervised whitening learned with it (`finetune --whiten`) goes along; it fits
+        # the descriptors of the pooling it was learned on only
+        from ..ml.whitening import checkpoint_ref
+
+        config = replace(config, whitening=checkpoint_ref(weights))
     return config

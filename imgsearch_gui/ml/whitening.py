@@ -15,17 +15,26 @@ from pathlib import Path
 import numpy as np
 
 
+#: ``CHECKPOINT.pt#whitening``: the supervised whitening stored in a fine-tuned checkpoint
+CHECKPOINT_REF = "#whitening"
+
+
+def checkpoint_ref(checkpoint: str | os.PathLike[str]) -> str:
+    return f"{checkpoint}{CHECKPOINT_REF}"
+
+
 @dataclass(frozen=True, eq=False)
 class Whitening:
     mean: np.ndarray  # (d_in,)
     projection: np.ndarray  # (d_out, d_in)
+    kind: str = "pcaw"  # "pcaw": PCA on a library; "lw": supervised, learned in fine-tuning
 
     @property
     def id(self) -> str:
         h = hashlib.sha256()
         h.update(np.ascontiguousarray(self.mean, dtype=np.float32).tobytes())
         h.update(np.ascontiguousarray(self.projection, dtype=np.float32).tobytes())
-        return f"pcaw{self.dim_out}-{h.hexdigest()[:12]}"
+        return f"{self.kind}{self.dim_out}-{h.hexdigest()[:12]}"
 
     @property
     def dim_in(self) -> int:
@@ -50,6 +59,17 @@ class Whitening:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Whitening:
+        """From a file :meth:`save` wrote, or from a checkpoint: ``CHECKPOINT.pt#whitening``."""
+        ref = str(path)
+        if ref.endswith(CHECKPOINT_REF):
+            from .checkpoint import CheckpointError, load_checkpoint
+
+            checkpoint = ref[: -len(CHECKPOINT_REF)]
+            stored = load_checkpoint(checkpoint).whitening
+            if not stored:
+                raise CheckpointError(f"{checkpoint} holds no whitening")
+            return cls(mean=np.asarray(stored["mean"], dtype=np.float32),
+                       projection=np.asarray(stored["projection"], dtype=np.float32), kind="lw")
         with np.load(path) as data:
             return cls(mean=data["mean"].astype(np.float32),
                        projection=data["projection"].astype(np.float32))

@@ -95,3 +95,30 @@ def test_bad_settings_are_user_errors(labelled, tmp_path, capsys):
     code, _, err = run(capsys, "finetune", labelled, "--data-dir", tmp_path / "d", *TINY,
                        "--val-fraction", "0")
     assert code == 2 and "val-fraction" in err
+
+
+def test_whitening_learned_in_finetuning_is_used_for_the_index_until_turned_off(
+    labelled, tmp_path, capsys
+):
+    data = tmp_path / "data"
+    code, out, err = run(capsys, "finetune", labelled, "--data-dir", data, *TINY, "--epochs", 1,
+                         "--head-epochs", 0, "--val-fraction", 0.5, "--whiten", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["map_whitened"] is not None
+    library = tmp_path / "library"
+    for i in range(4):
+        stripes(library / f"p{i}.png", i % 2 == 0, 700 + i)
+    code, out, err = run(capsys, "index", library, "--data-dir", data, *TINY,
+                         "--weights", result["checkpoint"], "--rebuild", "--quiet")
+    assert code == 0, err
+    code, out, _ = run(capsys, "info", "--data-dir", data)
+    assert "whitening: lw" in out
+    code, out, _ = run(capsys, "search", library / "p1.png", "-k", "1", "--data-dir", data)
+    assert code == 0 and out.split()[-1].endswith("p1.png")
+    code, out, err = run(capsys, "whiten", "--off", "--data-dir", data)
+    assert code == 0, err
+    code, out, _ = run(capsys, "info", "--data-dir", data)
+    assert "whitening: none" in out
+    code, out, _ = run(capsys, "search", library / "p1.png", "-k", "1", "--data-dir", data)
+    assert code == 0 and out.split()[-1].endswith("p1.png")
