@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 #: ``CHECKPOINT.pt#whitening``: the supervised whitening stored in a fine-tuned checkpoint
 CHECKPOINT_REF = "#whitening"
 
