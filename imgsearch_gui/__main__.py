@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -26,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="add the bundled demo photos as a library, index them and search "
                              "with one (a first look before choosing your own folder)")
     parser.add_argument("photos", nargs="*", help="photos to search with as soon as the model is "
-                                                  "ready (e.g. from a file manager's Open With)")
+                                                  "ready (e.g. from a file manager's Open With); "
+                                                  "a folder is added as a library")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("--version", action="version", version=f"imgsearch {__version__}")
     return parser
@@ -91,8 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.demo:
         window.start_demo()
     photos = [p for p in args.photos if p]
-    if photos:
-        window.search_paths(photos)
+    if photos:  # as if dropped: photos are searched, a folder becomes a library, others named
+        from PySide6.QtCore import QMimeData, QUrl
+
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(os.path.abspath(p)) for p in photos])
+        window.handle_mime(mime, source="command line")
     _quit_on_signals(app, window)
     code = int(app.exec())
     # Tear down here, in order, rather than leave Qt objects to the interpreter's exit (where

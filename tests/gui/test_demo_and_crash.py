@@ -40,16 +40,25 @@ def test_adding_your_own_library_replaces_the_demo(make_window, qtbot, library_d
     assert "Removed the demo photos" in " ".join(m.text for m in window.messages.history)
 
 
-def test_demo_flag_of_the_app(qtbot, tmp_path, monkeypatch):
+def test_demo_flag_of_the_app(qtbot, tmp_path, monkeypatch, photo_factory):
     """``imgsearch-gui --demo PHOTO``: the whole start-up path (logging, icon, window, demo, query)."""
     from PySide6.QtWidgets import QApplication
 
     from imgsearch_gui import __main__ as app_main
     from imgsearch_gui.ui.main_window import MainWindow
 
+    photo = photo_factory("query.png", seed=1)
+    (tmp_path / "notes.txt").write_text("not a photo")
     started, searched = [], []
-    monkeypatch.setattr(MainWindow, "start_demo", lambda self: started.append(self))
-    monkeypatch.setattr(MainWindow, "search_paths", lambda self, files: searched.append(files))
+    posted = []
+
+    def start_demo(self):
+        started.append(self)
+        self.messages.posted.connect(lambda message: posted.append(message.text))
+
+    monkeypatch.setattr(MainWindow, "start_demo", start_demo)
+    monkeypatch.setattr(MainWindow, "search_paths",
+                        lambda self, files: searched.append([os.path.basename(f) for f in files]))
     monkeypatch.setattr(QApplication, "exec", lambda self=None: 0)
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     monkeypatch.setattr(threading, "excepthook", threading.excepthook)
@@ -60,9 +69,10 @@ def test_demo_flag_of_the_app(qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(faulthandler, "enable", lambda file, all_threads: faults.append(file.name))
     code = app_main.main(["--demo", "--backbone", "tiny", "--size", "64", "--device", "cpu",
                           "--settings", str(tmp_path / "s.ini"), "--data-dir", str(tmp_path / "d"),
-                          "query.jpg"])
+                          str(photo), str(tmp_path / "notes.txt")])
     assert code == 0 and len(started) == 1
-    assert searched == [["query.jpg"]]  # photos on the command line (file manager's Open With)
+    assert searched == [["query.png"]]  # photos on the command line (file manager's Open With)
+    assert "Ignored what is not a photo: notes.txt." in posted
     import shiboken6
 
     assert not shiboken6.isValid(started[0])  # shut down and deleted before main() returned
