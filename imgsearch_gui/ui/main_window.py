@@ -749,11 +749,10 @@ class MainWindow(QMainWindow):
 
     def _model_failed(self, exc: BaseException) -> None:
         self.model_label.setText(f"{self.model.backbone} · not loaded")
-        if type(exc).__name__ == "CatalogCorruptError":
-            emit(self.modelFailed, exc)
+        if type(exc).__name__ == "CatalogCorruptError":  # by name: no torch import here
             self._offer_fresh_index(exc)
-            return
-        self._report_error("Could not load the model", exc)
+        else:
+            self._report_error("Could not load the model", exc)
         emit(self.modelFailed, exc)
 
     def _offer_fresh_index(self, exc: BaseException) -> None:
