@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -78,6 +79,7 @@ class Worker(QThread):
         self.token.cancel()
 
     def run(self) -> None:  # runs in the worker thread
+        threading.current_thread().name = self.objectName()  # log lines say which job wrote them
         try:
             out = self.fn(*self.args, **self.kwargs)
             if inspect.isgenerator(out):

@@ -22,13 +22,15 @@ def _collect(worker: Worker) -> dict[str, list]:
 
 def test_callable_result_comes_from_another_thread(qtbot):
     gui_thread = threading.get_ident()
-    worker = Worker(lambda a, b=0: (a + b, threading.get_ident()), 2, b=3)
+    worker = Worker(lambda a, b=0: (a + b, threading.get_ident(), threading.current_thread().name),
+                    2, b=3, name="adder")
     got = _collect(worker)
     with qtbot.waitSignal(worker.finished, timeout=5000):
         worker.start()
     assert got["started"] == [True]
-    (value, thread_id), = got["result"]
+    (value, thread_id, thread_name), = got["result"]
     assert value == 5 and thread_id != gui_thread
+    assert thread_name == "worker:adder"  # the name log lines carry
     assert got["error"] == [] and not worker.failed
 
 
