@@ -127,3 +127,19 @@ def test_settings_offer_finetuned_networks(tmp_path, qtbot):
     assert dialog.needs_reindex()
     dialog.backbone.setCurrentIndex(dialog.backbone.findData("efficientnet_lite0"))
     assert dialog.choice().weights is None  # the checkpoint does not fit another backbone
+
+
+def test_whitening_option_adds_a_row_and_goes_into_the_checkpoint(dialog, labelled, qtbot):
+    assert not dialog.whiten.isChecked()  # the config's default
+    with qtbot.waitSignal(dialog.inspected, timeout=20_000):
+        dialog.set_folder(labelled)
+    dialog.epochs.setValue(1)
+    dialog.whiten.setChecked(True)
+    assert dialog.config().whiten
+    with qtbot.waitSignal(dialog.trainingFinished, timeout=60_000) as blocker:
+        dialog.start_button.click()
+    result = blocker.args[0]
+    assert result.map_whitened is not None
+    assert dialog.results.rowCount() == 3
+    assert dialog.results.item(2, 0).text() == "Fine-tuned + whitening"
+    assert load_checkpoint(result.checkpoint).whitening is not None

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDoubleSpinBox,
@@ -199,12 +200,19 @@ class FinetuneDialog(QDialog):
         self.val_fraction.setValue(self.base_config.val_fraction)
         self.val_fraction.setToolTip("Share of each class held out to measure retrieval mAP "
                                      "(a folder with train/ and validation/ is used as given)")
+        self.whiten = QCheckBox("Also learn a &whitening from the labels")
+        self.whiten.setChecked(self.base_config.whiten)
+        self.whiten.setToolTip("A supervised (Lw) whitening learned on the training photos after "
+                               "fine-tuning; its validation mAP is shown beside the others and "
+                               "it is used when the model indexes your library (flowers17: "
+                               "89.0 -> 90.6)")
         options = QGroupBox("Training")
         form = QFormLayout(options)
         form.addRow("&Loss:", self.loss)
         form.addRow("&Epochs:", self.epochs)
         form.addRow("&Input size:", self.size)
         form.addRow("&Validation share:", self.val_fraction)
+        form.addRow("", self.whiten)
 
         # -- progress --------------------------------------------------------------------------
         self.plot = CurvePlot()
@@ -316,7 +324,8 @@ class FinetuneDialog(QDialog):
 
     def config(self) -> FinetuneConfig:
         return replace(self.base_config, loss=self.loss.currentData(), epochs=self.epochs.value(),
-                       size=self.size.value(), val_fraction=round(self.val_fraction.value(), 3))
+                       size=self.size.value(), val_fraction=round(self.val_fraction.value(), 3),
+                       whiten=self.whiten.isChecked())
 
     def start(self) -> None:
         if self.report is None or self.report.error or self._train_worker is not None:
