@@ -43,10 +43,10 @@ def enable_fault_log(program: str) -> Path | None:
     except OSError as exc:
         log.warning("no fault log (%s)", exc)
         return None
-    if _fault_file is not None:
-        _fault_file.close()
-    _fault_file = handle
     faulthandler.enable(file=handle, all_threads=True)
+    if _fault_file is not None:
+        _fault_file.close()  # only now: the handler never points at a closed file
+    _fault_file = handle
     return path
 
 
