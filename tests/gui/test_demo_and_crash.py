@@ -182,3 +182,12 @@ def test_declining_the_fresh_index_keeps_the_damaged_files(make_window, qtbot, t
                     and "damaged" in window.messages.last.text, timeout=60_000)
     assert (data / "catalog.sqlite3").exists() and not list(data.glob("damaged-*"))
     assert window.library is None
+
+
+def test_an_exception_in_a_slot_reaches_the_crash_dialog(hooks, qtbot):
+    """PySide6 hands exceptions raised in slots to sys.excepthook: the app keeps running."""
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(0, lambda: 1 / 0)
+    qtbot.waitUntil(lambda: hooks.dialog is not None
+                    and "ZeroDivisionError" in hooks.dialog.text.toPlainText(), timeout=5_000)
