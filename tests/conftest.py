@@ -23,6 +23,23 @@ def _isolated_log_dir(tmp_path_factory):
         os.environ["IMGSEARCH_LOG_DIR"] = old
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """``cli.main`` and the GUI's ``main`` install process-wide log handlers (a one-shot process
+    wants them); tests run many mains in one process, so each test gets the root logger back as
+    it was. Left installed, they write to a closed capture stream of an earlier test ("Logging
+    error" tracebacks) and slow every thread that logs."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+
+
 @pytest.fixture
 def photo_factory(tmp_path):
     def factory(name: str, seed: int, size: tuple[int, int] = (96, 72)) -> Path:

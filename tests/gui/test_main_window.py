@@ -383,3 +383,10 @@ def test_dragging_over_the_window_says_what_a_drop_will_do(window, library_dir):
     text.setText("hello")
     QApplication.sendEvent(window, QDragLeaveEvent())
     assert not enter(text) and not window.drop_overlay.isVisibleTo(window)
+
+
+def test_loaded_model_leaves_the_garbage_collectors_scans(window):
+    """Full collections over the loaded model stalled the window (~210 ms, bench/gc_pause.py)."""
+    import gc
+
+    assert gc.get_freeze_count() > 1000

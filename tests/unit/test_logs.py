@@ -4,20 +4,7 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-
 from imgsearch_gui import logs
-
-
-@pytest.fixture(autouse=True)
-def _restore_root_logger():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(level)
 
 
 def test_file_gets_info_console_gets_warnings(tmp_path, monkeypatch, capsys):
