@@ -47,8 +47,8 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> argparse.Argument
                    f"{d.patience}; 0 = never)")
     p.add_argument("--seed", type=int, default=d.seed, help="split/sampling seed")
     p.add_argument("--whiten", action="store_true",
-                   help="also learn a supervised whitening on the train split (stored in the "
-                   "checkpoint; its mAP is reported)")
+                   help="also learn a supervised whitening on the train split (its mAP is "
+                   "reported; stored in the checkpoint and applied when indexing with it)")
     p.add_argument("--max-per-class", type=int, metavar="N",
                    help="use at most N training images per class (quick runs)")
     p.add_argument("--name", help="checkpoint name (default: backbone-folder-loss-time)")
