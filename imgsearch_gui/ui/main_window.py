@@ -1029,11 +1029,7 @@ class MainWindow(QMainWindow):
             self.messages.warning(f"Nothing to search in the {source}.")
             return False
         if mime.hasUrls():
-            local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
-            remote = [u.toString() for u in mime.urls() if not u.isLocalFile()]
-            folders = [p for p in local if os.path.isdir(p)]
-            images = [p for p in local if os.path.isfile(p) and is_supported(p)]
-            others = [p for p in local if p not in folders and p not in images] + remote
+            folders, images, others = _sort_urls(mime)
             for folder in folders:
                 self.add_library(folder)
             if images:
@@ -1359,13 +1355,21 @@ def _freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
+def _sort_urls(mime: QMimeData) -> tuple[list[str], list[str], list[str]]:
+    """(folders, photos, everything else) among the dropped or pasted URLs."""
+    local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+    remote = [u.toString() for u in mime.urls() if not u.isLocalFile()]
+    folders = [p for p in local if os.path.isdir(p)]
+    photos = [p for p in local if os.path.isfile(p) and is_supported(p)]
+    others = [p for p in local if p not in folders and p not in photos] + remote
+    return folders, photos, others
+
+
 def _drop_hint(mime: QMimeData) -> str:
     """What dropping ``mime`` will do, in words (the overlay's text)."""
     if not mime.hasUrls():
         return "Drop to search with this image"
-    local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
-    folders = [p for p in local if os.path.isdir(p)]
-    photos = [p for p in local if os.path.isfile(p) and is_supported(p)]
+    folders, photos, _others = _sort_urls(mime)
     if folders and not photos:
         return ("Drop to add this folder as a library" if len(folders) == 1
                 else f"Drop to add these {len(folders)} folders as libraries")
