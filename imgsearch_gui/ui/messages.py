@@ -147,7 +147,7 @@ class TextDialog(QDialog):
         self.text = QPlainTextEdit(text)
         self.text.setReadOnly(True)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.buttons = buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         copy = buttons.addButton("Copy to clipboard", QDialogButtonBox.ButtonRole.ActionRole)
         copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.text.toPlainText()))
         buttons.rejected.connect(self.reject)
@@ -199,8 +199,7 @@ class CrashDialog(TextDialog):
         )
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.count = 1
-        buttons = self.findChild(QDialogButtonBox)
-        open_logs = buttons.addButton("Open log folder", QDialogButtonBox.ButtonRole.ActionRole)
+        open_logs = self.buttons.addButton("Open log folder", QDialogButtonBox.ButtonRole.ActionRole)
         open_logs.setEnabled(log_file is not None)
         open_logs.clicked.connect(lambda: _open_folder(log_file.parent if log_file else None))
 
