@@ -16,8 +16,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 
+from imgsearch_gui.resources import ICON_SIZES as SIZES  # what the app and desktop-entry use
+
 ICONS = Path(__file__).resolve().parent.parent / "imgsearch_gui" / "resources" / "icons"
-SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
 
 def render(renderer: QSvgRenderer, size: int) -> Image.Image:
