@@ -48,8 +48,8 @@ from common import require, ukbench  # noqa: E402
 
 def build_data_dir(data_dir: Path, photos: Path, n: int, n_real: int, device: str) -> dict:
     """Catalog + store of ``n`` photos: ``n_real`` embedded for real, the rest synthetic."""
-    from imgsearch_gui.core.catalog import STATUS_INDEXED
-    from imgsearch_gui.core.library import ImageLibrary
+    from imgsearch_gui.app.catalog import STATUS_INDEXED
+    from imgsearch_gui.app.library import ImageLibrary
     from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
 
     sources, _groups = ukbench()

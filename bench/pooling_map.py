@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from common import flowers17, require, ukbench
 
-from imgsearch_gui.core.images import load_image
+from imgsearch_gui.base.images import load_image
 from imgsearch_gui.ml import functional as LF
 from imgsearch_gui.ml.backbones import load_backbone
 from imgsearch_gui.ml.embedder import Embedder, EmbedderConfig

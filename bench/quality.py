@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from common import DATA, flowers17, require, ukbench
 
-from imgsearch_gui.core.evaluation import PostProcessing, evaluate
+from imgsearch_gui.app.evaluation import PostProcessing, evaluate
 from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
 from imgsearch_gui.ml.query_expansion import alpha_qe, dba
 from imgsearch_gui.ml.whitening import learn_pca_whitening
@@ -79,7 +79,7 @@ def main() -> None:
                       post=post, cache_dir=args.data_dir)
         if fl.seconds_embed > 1:  # only the run that embedded (later runs use the cache)
             embed_secs[multi] = (fl.seconds_embed + uk.seconds_embed) / (fl.n_images + uk.n_images)
-        from imgsearch_gui.core.evaluation import cached_descriptors
+        from imgsearch_gui.app.evaluation import cached_descriptors
 
         vecs, _, _, _ = cached_descriptors(emb, flowers17()[0], args.data_dir)
         per_image, per_query = post_cost_ms(vecs, post)

@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "line instead, e.g. `imgsearch index DIR` and `imgsearch search PHOTO` "
               "(`imgsearch --help`), or set QT_QPA_PLATFORM=offscreen.", file=sys.stderr)
         return 2
-    from imgsearch_gui.logs import enable_fault_log, setup_logging
+    from imgsearch_gui.base.logs import enable_fault_log, setup_logging
 
     setup_logging("imgsearch-gui", verbose=args.verbose)
     enable_fault_log("imgsearch-gui")
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_excepthook()
     _set_app_icon(app)
 
-    from imgsearch_gui import paths
+    from imgsearch_gui.base import paths
     from imgsearch_gui.ui.main_window import MainWindow
 
     settings = (

@@ -34,7 +34,8 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-from imgsearch_gui.ml.meta import ModelMeta
+from imgsearch_gui.base.errors import IndexCorruptError
+from imgsearch_gui.base.meta import ModelMeta
 
 log = logging.getLogger(__name__)
 
@@ -45,40 +46,6 @@ _VECTORS = "vectors.npy"
 _LABELS = "labels.npy"
 _HNSW = "hnsw.bin"
 _HEADER = "header.json"
-
-
-class IndexCorruptError(RuntimeError):
-    """The saved index cannot be read; the message says what is wrong and how to rebuild."""
-
-    def __init__(
-        self, directory: str | os.PathLike[str], detail: str, hint: str | None = None
-    ) -> None:
-        self.directory = str(directory)
-        self.detail = detail
-        hint = hint or (
-            "Rebuild the index with `imgsearch index --rebuild DIR` "
-            "(or accept the rebuild the app offers)."
-        )
-        super().__init__(
-            f"The search index in {self.directory} is damaged or incomplete ({detail}). "
-            f"Your photos are not affected. {hint}"
-        )
-
-
-class ModelMismatchError(RuntimeError):
-    """The index was built by another model than the current embedder (never mixed)."""
-
-    def __init__(self, stored: ModelMeta, current: ModelMeta) -> None:
-        self.stored = stored
-        self.current = current
-        super().__init__(
-            "The search index was built with a different model:\n"
-            f"  index:   {stored.describe()} (fingerprint {stored.fingerprint})\n"
-            f"  current: {current.describe()} (fingerprint {current.fingerprint})\n"
-            "Descriptors of different models cannot be compared. Rebuild the index with "
-            "`imgsearch index --rebuild DIR` (or accept the rebuild the app offers), or switch back "
-            "to the model that built it."
-        )
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from imgsearch_gui.base import registry
+from imgsearch_gui.base.errors import BackboneUnavailableError
+
 log = logging.getLogger(__name__)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class BackboneUnavailableError(RuntimeError):
-    """The weights of a backbone are not on this machine (and downloading was not allowed)."""
+IMAGENET_MEAN = registry.IMAGENET_MEAN
+IMAGENET_STD = registry.IMAGENET_STD
 
 
 @dataclass(frozen=True)
@@ -235,37 +234,36 @@ def register(spec: BackboneSpec) -> BackboneSpec:
     return spec
 
 
-register(BackboneSpec("efficientnet_lite0", "EfficientNet-Lite0, ImageNet (bundled, offline)",
-                      1280, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), _build_lite("lite0"), _lite_trunk,
-                      classifier=_identity))
-register(BackboneSpec("efficientnet_lite2", "EfficientNet-Lite2, ImageNet (bundled, offline)",
-                      1280, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), _build_lite("lite2"), _lite_trunk,
-                      classifier=_identity))
-register(BackboneSpec("vgg16", "VGG16 conv5_3, ImageNet (torchvision)", 512, IMAGENET_MEAN,
-                      IMAGENET_STD, _build_torchvision("vgg16", "VGG16_Weights"), _vgg_trunk,
-                      classifier=_identity))
-register(BackboneSpec("resnet50", "ResNet50 layer4, ImageNet (torchvision)", 2048, IMAGENET_MEAN,
-                      IMAGENET_STD, _build_torchvision("resnet50", "ResNet50_Weights"),
-                      _resnet_trunk, classifier=_identity))
-register(BackboneSpec("resnet101", "ResNet101 layer4, ImageNet (torchvision)", 2048,
-                      IMAGENET_MEAN, IMAGENET_STD,
-                      _build_torchvision("resnet101", "ResNet101_Weights"), _resnet_trunk,
-                      classifier=_identity))
-register(BackboneSpec("tiny", "tiny random CNN (tests only)", 64, IMAGENET_MEAN, IMAGENET_STD,
-                      _build_tiny, _identity, hidden=True))
+def _spec(name: str, build: Callable[[str | None, bool], tuple[nn.Module, str]],
+          trunk: Callable[[nn.Module], nn.Module],
+          classifier: Callable[[nn.Module], nn.Module] | None = None) -> BackboneSpec:
+    """The builders of ``name``, with its names, channels and preprocessing from base.registry."""
+    info = registry.BACKBONES[name]
+    return BackboneSpec(info.name, info.label, info.channels, info.mean, info.std, build, trunk,
+                        classifier=classifier, hidden=info.hidden)
+
+
+register(_spec("efficientnet_lite0", _build_lite("lite0"), _lite_trunk, classifier=_identity))
+register(_spec("efficientnet_lite2", _build_lite("lite2"), _lite_trunk, classifier=_identity))
+register(_spec("vgg16", _build_torchvision("vgg16", "VGG16_Weights"), _vgg_trunk,
+               classifier=_identity))
+register(_spec("resnet50", _build_torchvision("resnet50", "ResNet50_Weights"), _resnet_trunk,
+               classifier=_identity))
+register(_spec("resnet101", _build_torchvision("resnet101", "ResNet101_Weights"), _resnet_trunk,
+               classifier=_identity))
+register(_spec("tiny", _build_tiny, _identity))
 
 
 def available(include_hidden: bool = False) -> list[str]:
-    return [n for n, s in REGISTRY.items() if include_hidden or not s.hidden]
+    return registry.backbone_names(include_hidden)
 
 
 def load_backbone(name: str, weights: str | None = None, layer: str | None = None,
                   download: bool = False) -> LoadedBackbone:
     """Build backbone ``name`` with its weights, in eval mode, on the CPU."""
-    try:
-        spec = REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; choose from {', '.join(available())}") from None
+    if name not in REGISTRY:
+        registry.check_backbone(name)  # raises UnknownChoiceError naming the choices
+    spec = REGISTRY[name]
     model, weights_id = spec.build(weights, download)
     model.eval()
     return LoadedBackbone(spec, model, weights_id, layer).eval()

@@ -16,12 +16,10 @@ from typing import Any
 
 import torch
 
+from imgsearch_gui.base.errors import CheckpointError
+
 FORMAT = "imgsearch-checkpoint/1"
 SUFFIX = ".pt"
-
-
-class CheckpointError(ValueError):
-    """Not a readable imgsearch checkpoint."""
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..core.images import ImageError, load_image
-from ..core.types import CancelToken
-from . import functional as LF
-from .backbones import LoadedBackbone, load_backbone
-from .checkpoint import is_checkpoint, load_checkpoint
-from .meta import ModelMeta
-from .whitening import Whitening
+from imgsearch_gui.base import registry
+from imgsearch_gui.base.errors import DeviceUnavailableError, ImageError
+from imgsearch_gui.base.images import load_image
+from imgsearch_gui.base.meta import ModelMeta
+from imgsearch_gui.base.types import CancelToken
+from imgsearch_gui.ml import functional as LF
+from imgsearch_gui.ml.backbones import LoadedBackbone, load_backbone
+from imgsearch_gui.ml.checkpoint import is_checkpoint, load_checkpoint
+from imgsearch_gui.ml.whitening import Whitening
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +37,17 @@ MULTISCALE = (1.0, 1 / math.sqrt(2), 0.5)
 class EmbedderConfig:
     """What the user chooses; ``ModelMeta`` is what it resolves to (with the weights' id)."""
 
-    backbone: str = "efficientnet_lite0"
-    pooling: str = "rmac"
-    size: int = 384
+    backbone: str = registry.DEFAULT_BACKBONE
+    pooling: str = registry.DEFAULT_POOLING
+    size: int = registry.DEFAULT_SIZE
     layer: str | None = None
     multiscale: bool = False
-    device: str = "auto"
+    device: str = registry.DEFAULT_DEVICE
     weights: str | None = None
     whitening: str | None = None  # a PCA-whitening file learned on the library (ml/whitening.py)
     #: index option, not part of the network: database-side augmentation with this many
     #: neighbours (0 = off). 3 measured best with bench/quality.py (flowers17 58.0 -> 65.2).
-    dba: int = 3
+    dba: int = registry.DEFAULT_DBA
     batch_size: int = 16
     workers: int = 2
     download: bool = False
@@ -62,7 +64,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but no CUDA GPU is available")
+        raise DeviceUnavailableError("CUDA was requested but no CUDA GPU is available")
     return torch.device(name)
 
 
@@ -92,8 +94,7 @@ class Embedder:
         # channels_last is faster on CUDA and, measured, on CPU too (oneDNN depthwise convs).
         self.backbone = backbone.to(self.device).to(memory_format=torch.channels_last)
         self.pooling_params = {**LF.DEFAULT_PARAMS.get(config.pooling, {}), **(pooling_params or {})}
-        if config.pooling not in LF.POOLINGS:
-            raise ValueError(f"unknown pooling {config.pooling!r}; choose from {', '.join(LF.POOLINGS)}")
+        registry.check_pooling(config.pooling)  # UnknownChoiceError naming the choices
         spec = backbone.spec
         self._mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1) * 255
@@ -153,7 +154,7 @@ class Embedder:
         return image_to_tensor(image, self.config.size)
 
     def embed_image(self, image: Image.Image) -> np.ndarray:
-        from ..core.images import to_rgb
+        from imgsearch_gui.base.images import to_rgb
 
         return self.embed_batch(self.prepare(to_rgb(image))[None])[0]
 

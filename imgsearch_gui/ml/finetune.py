@@ -6,7 +6,7 @@ training), splits every class into train/val (or uses an existing ``train/`` + `
 layout as given), decodes every image once into memory at the model's input size, measures the
 off-the-shelf val mAP, trains, and measures again. It yields, in order:
 
-* :class:`~imgsearch_gui.core.types.Progress` while decoding ("load") and embedding ("embed"),
+* :class:`~imgsearch_gui.base.types.Progress` while decoding ("load") and embedding ("embed"),
 * :class:`DataReady` once the data is checked and split,
 * :class:`TrainStep` after every optimiser step, :class:`EpochEnd` after every epoch,
 * :class:`FinetuneResult` last (also when cancelled: then ``checkpoint`` is None).
@@ -40,24 +40,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.images import ImageError, is_supported, load_image
-from ..core.types import CancelToken, Progress, SkippedFile
-from . import functional as LF
-from .backbones import LoadedBackbone, load_backbone
-from .checkpoint import Checkpoint, save_checkpoint
-from .embedder import image_to_tensor, resize_longest, resolve_device
-from .evaluate import label_retrieval
-from .pooling import make_pooling
+from imgsearch_gui.base.errors import FinetuneError, ImageError
+from imgsearch_gui.base.images import is_supported, load_image
+from imgsearch_gui.base.types import CancelToken, Progress, SkippedFile
+from imgsearch_gui.ml import functional as LF
+from imgsearch_gui.ml.backbones import LoadedBackbone, load_backbone
+from imgsearch_gui.ml.checkpoint import Checkpoint, save_checkpoint
+from imgsearch_gui.ml.embedder import image_to_tensor, resize_longest, resolve_device
+from imgsearch_gui.ml.evaluate import label_retrieval
+from imgsearch_gui.ml.pooling import make_pooling
 
 log = logging.getLogger(__name__)
 
 LOSSES = ("classification", "contrastive", "triplet")
 TRAIN_NAMES = ("train", "training")
 VAL_NAMES = ("validation", "val", "valid")
-
-
-class FinetuneError(ValueError):
-    """The labelled data or the settings cannot be used (message for the user)."""
 
 
 @dataclass(frozen=True)

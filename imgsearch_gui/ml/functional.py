@@ -14,6 +14,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from imgsearch_gui.base import registry
+
 Region = tuple[int, int, int, int]  # (top, left, height, width) in feature-map cells
 
 
@@ -117,18 +119,14 @@ POOLINGS: dict[str, Callable[..., torch.Tensor]] = {
 
 #: Default parameters of each pooling (recorded in ModelMeta.pooling_params).
 DEFAULT_PARAMS: dict[str, dict[str, float]] = {
-    "gem": {"p": 3.0},
-    "rmac": {"levels": 3.0},
-    "crow": {"a": 2.0, "b": 2.0},
+    name: dict(info.params) for name, info in registry.POOLINGS.items() if info.params
 }
 
 
 def pool(x: torch.Tensor, method: str, **params: float) -> torch.Tensor:
     """Pool with ``method`` and L2-normalise: the one entry point the embedder uses."""
-    try:
-        fn = POOLINGS[method]
-    except KeyError:
-        raise ValueError(f"unknown pooling {method!r}; choose from {', '.join(POOLINGS)}") from None
+    registry.check_pooling(method)  # UnknownChoiceError naming the choices
+    fn = POOLINGS[method]
     if method == "rmac" and "levels" in params:
         params = {**params, "levels": int(params["levels"])}
     return l2n(fn(x.float(), **params))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import functional as LF
+from imgsearch_gui.base import registry
+from imgsearch_gui.ml import functional as LF
 
 
 class Pooling(nn.Module):
@@ -13,8 +14,7 @@ class Pooling(nn.Module):
 
     def __init__(self, method: str, **params: float) -> None:
         super().__init__()
-        if method not in LF.POOLINGS:
-            raise ValueError(f"unknown pooling {method!r}; choose from {', '.join(LF.POOLINGS)}")
+        registry.check_pooling(method)  # UnknownChoiceError naming the choices
         self.method = method
         self.params = {**LF.DEFAULT_PARAMS.get(method, {}), **params}
 

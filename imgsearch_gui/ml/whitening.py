@@ -61,7 +61,8 @@ class Whitening:
         """From a file :meth:`save` wrote, or from a checkpoint: ``CHECKPOINT.pt#whitening``."""
         ref = str(path)
         if ref.endswith(CHECKPOINT_REF):
-            from .checkpoint import CheckpointError, load_checkpoint
+            from imgsearch_gui.base.errors import CheckpointError
+            from imgsearch_gui.ml.checkpoint import load_checkpoint
 
             checkpoint = ref[: -len(CHECKPOINT_REF)]
             stored = load_checkpoint(checkpoint).whitening

@@ -35,7 +35,7 @@ def metainfo_file() -> Path:
 
 
 def demo_dir() -> Path:
-    """The bundled demo photos (read-only: :func:`imgsearch_gui.demo.prepare` copies them out)."""
+    """The bundled demo photos (read-only: :func:`imgsearch_gui.app.demo.prepare` copies them out)."""
     return root() / "demo"
 
 

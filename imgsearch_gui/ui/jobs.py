@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from imgsearch_gui.core.types import SearchHit
+from imgsearch_gui.base.types import SearchHit
 
 Box = tuple[int, int, int, int]
 
@@ -41,7 +41,7 @@ def run_query(library, request: QueryRequest, k: int) -> QueryOutcome:
     Images are decoded as the embedder decodes library files (same draft size), so a photo that
     is in the library finds itself with a score of ~1.
     """
-    from imgsearch_gui.core.images import load_image
+    from imgsearch_gui.base.images import load_image
 
     t0 = time.perf_counter()
     embedder = library.embedder
@@ -157,7 +157,7 @@ def filter_hits(hits: Sequence[SearchHit], count: int, min_score: float) -> list
 def index_and_remember(library, root, *, rebuild: bool = False, cancel=None):
     """``library.index_library`` and then save the embedder settings beside the index (as the CLI
     does), so the CLI and later sessions use the model the index was built with."""
-    from imgsearch_gui.core.types import IndexReport
+    from imgsearch_gui.base.types import IndexReport
 
     for item in library.index_library(root, rebuild=rebuild, cancel=cancel):
         yield item
@@ -171,7 +171,7 @@ def _save_config(library) -> None:
     if config is None or data_dir is None or not hasattr(config, "backbone"):
         return
     try:
-        from imgsearch_gui.core.config import save_config
+        from imgsearch_gui.app.config import save_config
 
         save_config(data_dir, config)
     except (ImportError, OSError, TypeError):  # the index is fine without it

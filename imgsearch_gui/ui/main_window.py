@@ -54,9 +54,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgsearch_gui import demo, paths
-from imgsearch_gui.core.images import SUPPORTED_EXTENSIONS, ImageError, is_supported
-from imgsearch_gui.core.types import IndexReport, Progress, SearchHit, SkippedFile
+from imgsearch_gui.app import demo
+from imgsearch_gui.base import paths
+from imgsearch_gui.base.errors import (
+    CatalogCorruptError,
+    ImageError,
+    IndexCorruptError,
+    ModelMismatchError,
+    NotALibraryError,
+)
+from imgsearch_gui.base.images import SUPPORTED_EXTENSIONS, is_supported
+from imgsearch_gui.base.types import IndexReport, Progress, SearchHit, SkippedFile
 from imgsearch_gui.ui.jobs import (
     LibraryLoaded,
     QueryFailed,
@@ -90,7 +98,7 @@ def open_library(data_dir: Path, model: ModelChoice):
     """Load the embedder, warm it up and open the library (runs in the loader worker)."""
     from PIL import Image
 
-    from imgsearch_gui.core.library import ImageLibrary
+    from imgsearch_gui.app.library import ImageLibrary
     from imgsearch_gui.ml.embedder import load_embedder
 
     config = model.to_config(data_dir)
@@ -108,7 +116,7 @@ def _warm_up_decoding() -> None:
 
     from PIL import Image
 
-    from imgsearch_gui.core.images import load_image
+    from imgsearch_gui.base.images import load_image
 
     Image.init()
     buf = io.BytesIO()
@@ -121,7 +129,7 @@ def _warm_up_decoding() -> None:
 
 def _is_mismatch(exc: BaseException) -> bool:
     """The index cannot be used as it is (another model built it, or it is damaged)."""
-    return type(exc).__name__ in ("ModelMismatchError", "IndexCorruptError")
+    return isinstance(exc, (ModelMismatchError, IndexCorruptError))
 
 
 def _fmt_duration(seconds: float | None) -> str:
@@ -750,7 +758,7 @@ class MainWindow(QMainWindow):
 
     def _model_failed(self, exc: BaseException) -> None:
         self.model_label.setText(f"{self.model.backbone} · not loaded")
-        if type(exc).__name__ == "CatalogCorruptError":  # by name: no torch import here
+        if isinstance(exc, CatalogCorruptError):
             self._offer_fresh_index(exc)
         else:
             self._report_error("Could not load the model", exc)
@@ -758,7 +766,7 @@ class MainWindow(QMainWindow):
 
     def _offer_fresh_index(self, exc: BaseException) -> None:
         """The catalog cannot be read: move the damaged files aside and index everything again."""
-        from imgsearch_gui.core.library import move_aside_damaged
+        from imgsearch_gui.app.library import move_aside_damaged
 
         roots = self.prefs.libraries
         self.messages.error("The index is damaged and cannot be opened.", details=str(exc))
@@ -996,7 +1004,7 @@ class MainWindow(QMainWindow):
         self._next_index()  # indexing queued meanwhile starts now
 
     def _removal_failed(self, root: str, exc: BaseException) -> None:
-        if isinstance(exc, ValueError) and "not an indexed library" in str(exc):
+        if isinstance(exc, NotALibraryError):
             self.messages.info(f"Removed {root}.")  # it never got into the index
         else:
             self._report_error(f"Removing {root} failed", exc)
@@ -1246,7 +1254,8 @@ class MainWindow(QMainWindow):
 
     def use_finetuned(self, checkpoint: str) -> bool:
         """Switch to a fine-tuned checkpoint (its backbone, pooling and size); re-index."""
-        from imgsearch_gui.ml.checkpoint import CheckpointError, load_checkpoint
+        from imgsearch_gui.base.errors import CheckpointError
+        from imgsearch_gui.ml.checkpoint import load_checkpoint
 
         try:
             ckpt = load_checkpoint(checkpoint)
@@ -1293,7 +1302,7 @@ class MainWindow(QMainWindow):
         return True
 
     def open_log_folder(self) -> None:
-        from imgsearch_gui.logs import current_log_file
+        from imgsearch_gui.base.logs import current_log_file
 
         folder = current_log_file().parent if current_log_file() else paths.log_dir()
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):

@@ -161,7 +161,7 @@ class TextDialog(QDialog):
 def crash_report(exc_type, exc, tb) -> str:
     """Versions, platform, log file and traceback: what a bug report needs, as plain text."""
     from imgsearch_gui import __version__
-    from imgsearch_gui.logs import current_log_file
+    from imgsearch_gui.base.logs import current_log_file
 
     try:
         from PySide6 import __version__ as pyside_version
@@ -185,7 +185,7 @@ class CrashDialog(TextDialog):
     """
 
     def __init__(self, report: str, parent: QWidget | None = None) -> None:
-        from imgsearch_gui.logs import current_log_file
+        from imgsearch_gui.base.logs import current_log_file
 
         log_file = current_log_file()
         where = (f" The report is also in the log file <code>{log_file}</code>."

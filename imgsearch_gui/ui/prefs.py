@@ -39,7 +39,7 @@ class ModelChoice:
         """
         from dataclasses import replace
 
-        from imgsearch_gui.core.config import apply_overrides, load_config
+        from imgsearch_gui.app.config import apply_overrides, load_config
         from imgsearch_gui.ml.embedder import EmbedderConfig
 
         base = EmbedderConfig()

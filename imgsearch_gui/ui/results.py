@@ -29,8 +29,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from imgsearch_gui.core import diskcache
-from imgsearch_gui.core.types import SearchHit
+from imgsearch_gui.app import diskcache
+from imgsearch_gui.base.types import SearchHit
 from imgsearch_gui.ui.qtcompat import emit
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,8 @@ class ThumbnailCache:
             if not image.isNull():
                 diskcache.touch(cached)  # recently used: pruned last
                 return image
-        from imgsearch_gui.core.images import ImageError, load_image
+        from imgsearch_gui.base.errors import ImageError
+        from imgsearch_gui.base.images import load_image
 
         try:
             pil = load_image(path, max_side=self.size)

@@ -1,7 +1,7 @@
 """One worker class: runs a core callable or generator in a QThread and reports through signals.
 
 ``Worker(fn, *args, **kwargs)`` calls ``fn`` in its own thread. If ``fn`` returns a generator
-(e.g. ``ImageLibrary.index_library``), every :class:`~imgsearch_gui.core.types.Progress` it yields
+(e.g. ``ImageLibrary.index_library``), every :class:`~imgsearch_gui.base.types.Progress` it yields
 is emitted as ``progress`` and every other item as ``result``; a plain return value is emitted as
 ``result``. Exceptions never escape the thread: they are emitted as ``error`` (the views show them
 through the one message channel). Signals, in order: ``started``, ``progress``*, ``result``*,
@@ -23,7 +23,7 @@ from typing import Any
 
 from PySide6.QtCore import QThread, Signal
 
-from imgsearch_gui.core.types import CancelToken, Progress
+from imgsearch_gui.base.types import CancelToken, Progress
 from imgsearch_gui.ui.qtcompat import emit
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ import threading
 import pytest
 from PySide6.QtCore import Qt
 
-from imgsearch_gui import demo, resources
+from imgsearch_gui import resources
+from imgsearch_gui.app import demo
 from imgsearch_gui.ui import messages
 
 
@@ -104,7 +105,7 @@ def test_unhandled_exception_shows_a_copyable_report_with_the_log_path(hooks, qt
                                                                         monkeypatch, caplog):
     from PySide6.QtGui import QGuiApplication
 
-    from imgsearch_gui import logs
+    from imgsearch_gui.base import logs
 
     monkeypatch.setattr(logs, "_current_file", tmp_path / "imgsearch-gui.log")
     raise_and_report("first problem")

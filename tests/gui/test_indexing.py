@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QTimer
 
-from imgsearch_gui.core.types import IndexReport, Progress
+from imgsearch_gui.base.types import IndexReport, Progress
 
 N_BIG = 400
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from imgsearch_gui.core.types import CancelToken, SearchHit
+from imgsearch_gui.base.types import CancelToken, SearchHit
 from imgsearch_gui.ui.jobs import (
     LibraryLoaded,
     QueryFailed,

@@ -10,7 +10,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from imgsearch_gui.core.types import SearchHit
+from imgsearch_gui.base.types import SearchHit
 from imgsearch_gui.ui.main_window import open_library
 from imgsearch_gui.ui.prefs import ModelChoice, Prefs
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from imgsearch_gui.core.types import CancelToken, Progress
+from imgsearch_gui.base.types import CancelToken, Progress
 from imgsearch_gui.ui.worker import Worker
 
 

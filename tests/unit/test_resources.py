@@ -9,7 +9,7 @@ from collections import Counter
 from PIL import Image
 
 from imgsearch_gui import __version__, resources
-from imgsearch_gui.core.images import load_image
+from imgsearch_gui.base.images import load_image
 
 
 def test_icons_exist_in_every_size():

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgsearch_gui.core.types import Progress
+from imgsearch_gui.base.types import Progress
 from imgsearch_gui.ml.finetune import (
     LOSSES,
     DataReady,

@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgsearch_gui.ml.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+from imgsearch_gui.base.errors import CheckpointError
+from imgsearch_gui.ml.checkpoint import list_checkpoints, load_checkpoint
 from imgsearch_gui.ui.prefs import BACKBONES, DEVICES, POOLINGS, ModelChoice
 
 _BACKBONE_NOTES = {

@@ -6,12 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from imgsearch_gui.index.store import (
-    HnswParams,
-    IndexCorruptError,
-    VectorStore,
-)
-from imgsearch_gui.ml.meta import ModelMeta
+from imgsearch_gui.base.errors import IndexCorruptError
+from imgsearch_gui.base.meta import ModelMeta
+from imgsearch_gui.index.store import HnswParams, VectorStore
 
 DIM = 16
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from imgsearch_gui.base.errors import BackboneUnavailableError
 from imgsearch_gui.ml import backbones
-from imgsearch_gui.ml.backbones import BackboneUnavailableError, load_backbone
+from imgsearch_gui.ml.backbones import load_backbone
 
 
 def test_registry_lists_offered_backbones():

@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from imgsearch_gui.core.images import ImageError
-from imgsearch_gui.core.types import CancelToken
+from imgsearch_gui.base.errors import ImageError
+from imgsearch_gui.base.types import CancelToken
 from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder, resize_longest
 
 

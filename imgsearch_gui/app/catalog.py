@@ -1,0 +1,371 @@
+"""SQLite catalog: libraries, files (path, size, mtime, content hash, status) and vector ids.
+
+Plain ``sqlite3`` in WAL mode. One row per file per library; a file points at the vector it
+uses (``files.vector_id`` == the HNSW label); identical files share one vector row. The schema has
+a version (``meta.schema_version``) and a list of migrations applied in order on open.
+
+Writes are not committed one by one: the library facade commits in batches, each time right
+after the vector store was saved, so a committed catalog never refers to unsaved vectors.
+All methods are serialised by one lock (the GUI searches while an index job writes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from imgsearch_gui.base.errors import CatalogError, CatalogTooNewError
+
+log = logging.getLogger(__name__)
+
+STATUS_PENDING = "pending"
+STATUS_INDEXED = "indexed"
+STATUS_SKIPPED = "skipped"
+
+
+_MIGRATE_1 = """
+        CREATE TABLE libraries (
+            id INTEGER PRIMARY KEY,
+            root TEXT NOT NULL UNIQUE,
+            added REAL NOT NULL,
+            last_indexed REAL
+        );
+        CREATE TABLE vectors (
+            id INTEGER PRIMARY KEY,          -- == label in the vector store
+            fast_hash TEXT NOT NULL,
+            full_hash TEXT                   -- computed only when fast hashes collide
+        );
+        CREATE INDEX vectors_fast_hash ON vectors(fast_hash);
+        CREATE TABLE files (
+            id INTEGER PRIMARY KEY,
+            library_id INTEGER NOT NULL REFERENCES libraries(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            fast_hash TEXT,
+            status TEXT NOT NULL,            -- pending | indexed | skipped
+            reason TEXT,                     -- why it was skipped
+            vector_id INTEGER REFERENCES vectors(id),
+            updated REAL NOT NULL,
+            UNIQUE (library_id, path)
+        );
+        CREATE INDEX files_vector ON files(vector_id);
+        CREATE INDEX files_fast_hash ON files(fast_hash);
+"""
+
+
+#: (version, SQL script) in order; a new schema version appends one entry.
+MIGRATIONS: list[tuple[int, str]] = [(1, _MIGRATE_1)]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: int
+    library_id: int
+    path: str
+    size: int
+    mtime_ns: int
+    fast_hash: str | None
+    status: str
+    reason: str | None
+    vector_id: int | None
+
+
+@dataclass(frozen=True)
+class LibraryRecord:
+    id: int
+    root: str
+    files: int
+    indexed: int
+    skipped: int
+    pending: int
+    last_indexed: float | None
+
+
+_FILE_COLS = "id, library_id, path, size, mtime_ns, fast_hash, status, reason, vector_id"
+
+
+class Catalog:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        #: bumped by every write: lets callers cache derived data (e.g. a library's vector ids)
+        self.changes = 0
+        try:
+            self._conn = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            raise CatalogError(f"the catalog {self.path} is damaged ({exc})") from exc
+        except CatalogError:
+            self._conn.close()
+            raise
+
+    # ------------------------------------------------------------------ schema
+    def _migrate(self) -> None:
+        with self._lock:
+            conn = self._conn
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            version = self.schema_version()
+            if version > SCHEMA_VERSION:
+                raise CatalogTooNewError(
+                    f"The catalog {self.path} has schema version {version}, newer than this "
+                    f"program supports ({SCHEMA_VERSION}). Update imgsearch."
+                )
+            for target, migration in MIGRATIONS:
+                if target <= version:
+                    continue
+                log.info("migrating catalog %s to schema version %d", self.path, target)
+                # one transaction per step (executescript would commit a Python-level one)
+                script = (
+                    f"BEGIN IMMEDIATE;\n{migration}\n"
+                    "INSERT OR REPLACE INTO meta(key, value) "
+                    f"VALUES ('schema_version', '{int(target)}');\nCOMMIT;"
+                )
+                try:
+                    conn.executescript(script)
+                except sqlite3.DatabaseError as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise CatalogError(
+                        f"migrating the catalog {self.path} to schema version {target} "
+                        f"failed: {exc}"
+                    ) from exc
+
+    def schema_version(self) -> int:
+        row = self._conn.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------------ transactions
+    def _write(self, sql: str, args: Sequence | Iterable = ()) -> sqlite3.Cursor:
+        with self._lock:
+            self.changes += 1
+            if not self._conn.in_transaction:
+                self._conn.execute("BEGIN IMMEDIATE")
+            return self._conn.execute(sql, args)  # type: ignore[arg-type]
+
+    def _write_many(self, sql: str, rows: Iterable[Sequence]) -> None:
+        with self._lock:
+            self.changes += 1
+            if not self._conn.in_transaction:
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(sql, rows)
+
+    def _read(self, sql: str, args: Sequence = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def commit(self) -> None:
+        with self._lock:
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        with self._lock:
+            self.changes += 1
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    def close(self) -> None:
+        with self._lock:
+            self.rollback()
+            self._conn.close()
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------------ libraries
+    def library_id(self, root: str) -> int | None:
+        rows = self._read("SELECT id FROM libraries WHERE root = ?", (root,))
+        return int(rows[0][0]) if rows else None
+
+    def add_library(self, root: str) -> int:
+        existing = self.library_id(root)
+        if existing is not None:
+            return existing
+        cur = self._write("INSERT INTO libraries(root, added) VALUES (?, ?)", (root, time.time()))
+        return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def set_library_indexed(self, library_id: int) -> None:
+        self._write("UPDATE libraries SET last_indexed = ? WHERE id = ?", (time.time(), library_id))
+
+    def remove_library(self, library_id: int) -> None:
+        self._write("DELETE FROM files WHERE library_id = ?", (library_id,))
+        self._write("DELETE FROM libraries WHERE id = ?", (library_id,))
+
+    def libraries(self) -> list[LibraryRecord]:
+        rows = self._read(
+            """
+            SELECT l.id, l.root, COUNT(f.id),
+                   SUM(f.status = 'indexed'), SUM(f.status = 'skipped'), SUM(f.status = 'pending'),
+                   l.last_indexed
+            FROM libraries l LEFT JOIN files f ON f.library_id = l.id
+            GROUP BY l.id ORDER BY l.root
+            """
+        )
+        return [
+            LibraryRecord(int(r[0]), r[1], int(r[2]), int(r[3] or 0), int(r[4] or 0),
+                          int(r[5] or 0), r[6])
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ files
+    @staticmethod
+    def _file(row: tuple) -> FileRecord:
+        return FileRecord(*row)
+
+    def files_of_library(self, library_id: int) -> dict[str, FileRecord]:
+        rows = self._read(f"SELECT {_FILE_COLS} FROM files WHERE library_id = ?", (library_id,))
+        return {r[2]: self._file(r) for r in rows}
+
+    def all_files(self) -> list[FileRecord]:
+        return [self._file(r) for r in self._read(f"SELECT {_FILE_COLS} FROM files ORDER BY id")]
+
+    def file_count(self) -> int:
+        return int(self._read("SELECT COUNT(*) FROM files")[0][0])
+
+    def add_file(
+        self,
+        library_id: int,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        fast_hash: str | None,
+        status: str,
+        reason: str | None = None,
+        vector_id: int | None = None,
+    ) -> int:
+        cur = self._write(
+            "INSERT INTO files(library_id, path, size, mtime_ns, fast_hash, status, reason, "
+            "vector_id, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (library_id, path, size, mtime_ns, fast_hash, status, reason, vector_id, time.time()),
+        )
+        return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def update_file(
+        self,
+        file_id: int,
+        *,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        fast_hash: str | None,
+        status: str,
+        reason: str | None,
+        vector_id: int | None,
+    ) -> None:
+        self._write(
+            "UPDATE files SET path = ?, size = ?, mtime_ns = ?, fast_hash = ?, status = ?, "
+            "reason = ?, vector_id = ?, updated = ? WHERE id = ?",
+            (path, size, mtime_ns, fast_hash, status, reason, vector_id, time.time(), file_id),
+        )
+
+    def delete_files(self, file_ids: Iterable[int]) -> None:
+        self._write_many("DELETE FROM files WHERE id = ?", ((i,) for i in file_ids))
+
+    def files_of_vector(self, vector_id: int) -> list[FileRecord]:
+        rows = self._read(f"SELECT {_FILE_COLS} FROM files WHERE vector_id = ?", (vector_id,))
+        return [self._file(r) for r in rows]
+
+    # ------------------------------------------------------------------ vectors
+    def add_vector(self, vector_id: int, fast_hash: str, full_hash: str | None = None) -> None:
+        self._write(
+            "INSERT INTO vectors(id, fast_hash, full_hash) VALUES (?, ?, ?)",
+            (vector_id, fast_hash, full_hash),
+        )
+
+    def vectors_by_fast_hash(self, fast_hash: str) -> list[tuple[int, str | None]]:
+        rows = self._read(
+            "SELECT id, full_hash FROM vectors WHERE fast_hash = ? ORDER BY id", (fast_hash,)
+        )
+        return [(int(r[0]), r[1]) for r in rows]
+
+    def set_vector_full_hash(self, vector_id: int, full_hash: str) -> None:
+        self._write("UPDATE vectors SET full_hash = ? WHERE id = ?", (full_hash, vector_id))
+
+    def vector_ids(self) -> set[int]:
+        return {int(r[0]) for r in self._read("SELECT id FROM vectors")}
+
+    def max_vector_id(self) -> int:
+        row = self._read("SELECT MAX(id) FROM vectors")[0]
+        return int(row[0]) if row[0] is not None else -1
+
+    def orphan_vectors(self) -> list[int]:
+        """Vectors no file points at any more."""
+        rows = self._read(
+            "SELECT v.id FROM vectors v WHERE NOT EXISTS "
+            "(SELECT 1 FROM files f WHERE f.vector_id = v.id)"
+        )
+        return [int(r[0]) for r in rows]
+
+    def delete_vectors(self, vector_ids: Iterable[int]) -> None:
+        """Delete vector rows; files that used them become pending (to be embedded again)."""
+        ids = [(int(v),) for v in vector_ids]
+        if not ids:
+            return
+        self._write_many(
+            "UPDATE files SET vector_id = NULL, status = 'pending', reason = NULL "
+            "WHERE vector_id = ?",
+            ids,
+        )
+        self._write_many("DELETE FROM vectors WHERE id = ?", ids)
+
+    def reset_vectors(self) -> None:
+        """Forget every vector (model change): indexed files become pending."""
+        self._write(
+            "UPDATE files SET vector_id = NULL, status = 'pending', reason = NULL "
+            "WHERE vector_id IS NOT NULL OR status = 'indexed'"
+        )
+        self._write("DELETE FROM vectors")
+
+    def vector_ids_of_library(self, library_id: int) -> list[int]:
+        rows = self._read(
+            "SELECT DISTINCT vector_id FROM files WHERE library_id = ? AND vector_id IS NOT NULL",
+            (library_id,),
+        )
+        return [int(r[0]) for r in rows]
+
+    def paths_of_vectors(
+        self, vector_ids: Sequence[int], library_id: int | None = None
+    ) -> dict[int, list[tuple[str, str]]]:
+        """vector id -> [(path, library root)] (sorted by path), optionally within one library."""
+        out: dict[int, list[tuple[str, str]]] = {}
+        ids = [int(v) for v in vector_ids]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                "SELECT f.vector_id, f.path, l.root FROM files f JOIN libraries l "
+                f"ON l.id = f.library_id WHERE f.vector_id IN ({marks})"
+            )
+            args: list = list(chunk)
+            if library_id is not None:
+                sql += " AND f.library_id = ?"
+                args.append(library_id)
+            for vid, path, root in self._read(sql + " ORDER BY f.path", args):
+                out.setdefault(int(vid), []).append((path, root))
+        return out

