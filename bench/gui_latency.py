@@ -50,7 +50,8 @@ def build_data_dir(data_dir: Path, photos: Path, n: int, n_real: int, device: st
     """Catalog + store of ``n`` photos: ``n_real`` embedded for real, the rest synthetic."""
     from imgsearch_gui.app.catalog import STATUS_INDEXED
     from imgsearch_gui.app.library import ImageLibrary
-    from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
+    from imgsearch_gui.base.config import EmbedderConfig
+    from imgsearch_gui.ml.embedder import load_embedder
 
     sources, _groups = ukbench()
     require(sources)

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from common import flowers17, require, ukbench
 
+from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.base.images import load_image
 from imgsearch_gui.ml import functional as LF
 from imgsearch_gui.ml.backbones import load_backbone
-from imgsearch_gui.ml.embedder import Embedder, EmbedderConfig
+from imgsearch_gui.ml.embedder import Embedder
 from imgsearch_gui.ml.evaluate import label_retrieval, ns_score
 
 POOLINGS = ["rmac", "gem", "mac", "crow", "spoc", "sum"]

@@ -19,7 +19,8 @@ import numpy as np
 from common import DATA, flowers17, require, ukbench
 
 from imgsearch_gui.app.evaluation import PostProcessing, evaluate
-from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
+from imgsearch_gui.base.config import EmbedderConfig
+from imgsearch_gui.ml.embedder import load_embedder
 from imgsearch_gui.ml.query_expansion import alpha_qe, dba
 from imgsearch_gui.ml.whitening import learn_pca_whitening
 

@@ -16,7 +16,8 @@ from concurrent.futures import Future
 import torch
 from common import flowers17, require
 
-from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
+from imgsearch_gui.base.config import EmbedderConfig
+from imgsearch_gui.ml.embedder import load_embedder
 
 
 def done(value) -> Future:

@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
-from imgsearch_gui.ml.embedder import EmbedderConfig
+from imgsearch_gui.base.config import EmbedderConfig
 
 log = logging.getLogger(__name__)
 

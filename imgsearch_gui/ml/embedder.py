@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from imgsearch_gui.base import registry
+from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.base.errors import DeviceUnavailableError, ImageError
 from imgsearch_gui.base.images import load_image
 from imgsearch_gui.base.meta import ModelMeta
@@ -33,24 +34,6 @@ log = logging.getLogger(__name__)
 MULTISCALE = (1.0, 1 / math.sqrt(2), 0.5)
 
 
-@dataclass(frozen=True)
-class EmbedderConfig:
-    """What the user chooses; ``ModelMeta`` is what it resolves to (with the weights' id)."""
-
-    backbone: str = registry.DEFAULT_BACKBONE
-    pooling: str = registry.DEFAULT_POOLING
-    size: int = registry.DEFAULT_SIZE
-    layer: str | None = None
-    multiscale: bool = False
-    device: str = registry.DEFAULT_DEVICE
-    weights: str | None = None
-    whitening: str | None = None  # a PCA-whitening file learned on the library (ml/whitening.py)
-    #: index option, not part of the network: database-side augmentation with this many
-    #: neighbours (0 = off). 3 measured best with bench/quality.py (flowers17 58.0 -> 65.2).
-    dba: int = registry.DEFAULT_DBA
-    batch_size: int = 16
-    workers: int = 2
-    download: bool = False
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ class ModelChoice:
         from dataclasses import replace
 
         from imgsearch_gui.app.config import apply_overrides, load_config
-        from imgsearch_gui.ml.embedder import EmbedderConfig
+        from imgsearch_gui.base.config import EmbedderConfig
 
         base = EmbedderConfig()
         if data_dir is not None:

@@ -60,7 +60,8 @@ class CountingEmbedder:
 
 @pytest.fixture(scope="session")
 def tiny_embedder():
-    from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
+    from imgsearch_gui.base.config import EmbedderConfig
+    from imgsearch_gui.ml.embedder import load_embedder
 
     return load_embedder(EmbedderConfig(backbone="tiny", size=64, batch_size=16, workers=2))
 

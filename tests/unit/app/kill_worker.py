@@ -13,7 +13,8 @@ import time
 def main() -> None:
     data, root, log_path, delay = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
     from imgsearch_gui.app.library import ImageLibrary
-    from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
+    from imgsearch_gui.base.config import EmbedderConfig
+    from imgsearch_gui.ml.embedder import load_embedder
 
     inner = load_embedder(EmbedderConfig(backbone="tiny", size=64, batch_size=8, workers=1))
     log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - lives until the kill

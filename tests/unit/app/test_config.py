@@ -1,5 +1,5 @@
 from imgsearch_gui.app.config import apply_overrides, load_config, save_config
-from imgsearch_gui.ml.embedder import EmbedderConfig
+from imgsearch_gui.base.config import EmbedderConfig
 
 
 def test_roundtrip_and_defaults(tmp_path):
@@ -37,6 +37,7 @@ def test_a_checkpoint_with_supervised_whitening_is_used_whitened(tmp_path):
     import numpy as np
     import torch
 
+    from imgsearch_gui.base.config import EmbedderConfig
     from imgsearch_gui.ml.backbones import load_backbone
     from imgsearch_gui.ml.checkpoint import Checkpoint, save_checkpoint
     from imgsearch_gui.ml.embedder import load_embedder

@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 
 from imgsearch_gui.app.evaluation import PostProcessing, evaluate
+from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.base.errors import EvalError
 from imgsearch_gui.cli import dispatch as cli
-from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
+from imgsearch_gui.ml.embedder import load_embedder
 
 
 def _variant(path, class_seed, k):

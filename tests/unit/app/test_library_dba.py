@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from imgsearch_gui.app.library import AUGMENTED_DIR, ImageLibrary
-from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
+from imgsearch_gui.base.config import EmbedderConfig
+from imgsearch_gui.ml.embedder import load_embedder
 from imgsearch_gui.ml.query_expansion import Augmentation
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from imgsearch_gui.app.library import ImageLibrary
-from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
+from imgsearch_gui.base.config import EmbedderConfig
+from imgsearch_gui.ml.embedder import load_embedder
 from imgsearch_gui.ml.query_expansion import QueryExpansion
 
 

@@ -5,9 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
+from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.base.errors import ImageError
 from imgsearch_gui.base.types import CancelToken
-from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder, resize_longest
+from imgsearch_gui.ml.embedder import load_embedder, resize_longest
 
 
 @pytest.fixture(scope="module")

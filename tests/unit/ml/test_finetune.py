@@ -12,11 +12,12 @@ import torch
 from PIL import Image
 from torch import nn
 
+from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.base.errors import FinetuneError
 from imgsearch_gui.base.types import CancelToken, Progress
 from imgsearch_gui.ml import backbones
 from imgsearch_gui.ml.checkpoint import list_checkpoints, load_checkpoint
-from imgsearch_gui.ml.embedder import EmbedderConfig, load_embedder
+from imgsearch_gui.ml.embedder import load_embedder
 from imgsearch_gui.ml.finetune import (
     DataReady,
     EpochEnd,

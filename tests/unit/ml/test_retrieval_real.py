@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
+from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.ml import functional as LF
 from imgsearch_gui.ml.backbones import load_backbone
-from imgsearch_gui.ml.embedder import Embedder, EmbedderConfig
+from imgsearch_gui.ml.embedder import Embedder
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,31 @@
+"""EmbedderConfig: the model choices a user makes, as plain data (no torch).
+
+The CLI, the GUI's preferences and ``app/config.py`` (which stores it beside the index) all read
+and write it without loading a network; ``ml/embedder.py`` turns it into a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imgsearch_gui.base import registry
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    """What the user chooses; ``ModelMeta`` is what it resolves to (with the weights' id)."""
+
+    backbone: str = registry.DEFAULT_BACKBONE
+    pooling: str = registry.DEFAULT_POOLING
+    size: int = registry.DEFAULT_SIZE
+    layer: str | None = None
+    multiscale: bool = False
+    device: str = registry.DEFAULT_DEVICE
+    weights: str | None = None
+    whitening: str | None = None  # a PCA-whitening file learned on the library (ml/whitening.py)
+    #: index option, not part of the network: database-side augmentation with this many
+    #: neighbours (0 = off). 3 measured best with bench/quality.py (flowers17 58.0 -> 65.2).
+    dba: int = registry.DEFAULT_DBA
+    batch_size: int = 16
+    workers: int = 2
+    download: bool = False
