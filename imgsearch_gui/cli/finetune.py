@@ -74,17 +74,14 @@ def _config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from imgsearch_gui.base import paths
-    from imgsearch_gui.base.errors import BackboneUnavailableError, FinetuneError, UserError
+    from imgsearch_gui.base.errors import UserError
     from imgsearch_gui.base.types import CancelToken, Progress
     from imgsearch_gui.ml.finetune import DataReady, EpochEnd, FinetuneResult, TrainStep, finetune
 
     if not args.dir.is_dir():
         raise UserError(f"not a folder: {args.dir}")
     data_dir = paths.data_dir(args.data_dir)
-    try:
-        config = _config(args).checked()
-    except FinetuneError as exc:
-        raise UserError(str(exc)) from exc
+    config = _config(args).checked()  # FinetuneError: a UserError, reported by dispatch
     quiet = args.quiet or args.json
     err = sys.stderr
     bar = None
@@ -119,10 +116,6 @@ def run(args: argparse.Namespace) -> int:
                       f"{'  (best)' if event.best else ''}", file=err, flush=True)
             elif isinstance(event, Progress) and not quiet and event.message:
                 print(event.message, file=err, flush=True)
-    except FinetuneError as exc:
-        raise UserError(str(exc)) from exc
-    except BackboneUnavailableError as exc:
-        raise UserError(str(exc)) from exc
     except KeyboardInterrupt:
         token.cancel()
         raise

@@ -1,0 +1,81 @@
+"""What every command shares: ``--data-dir``, ``--verbose``, the model flags, opening a library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from imgsearch_gui.base import paths, registry
+from imgsearch_gui.base.errors import UserError
+
+
+def common_parser() -> argparse.ArgumentParser:
+    """The flags every command that touches a data dir takes (an argparse parent)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, help="where the index lives "
+                        "(default: the user data dir, or $IMGSEARCH_DATA_DIR)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    _model_flags(common)
+    return common
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model (default: what the data dir was indexed with)")
+    group.add_argument("--backbone", help=", ".join(
+        f"{n} (default)" if n == registry.DEFAULT_BACKBONE else n for n in registry.backbone_names()))
+    group.add_argument("--pooling", choices=sorted(registry.pooling_names()))
+    group.add_argument("--size", type=int, metavar="PX", help="longest side fed to the CNN")
+    group.add_argument("--layer", help="feature layer (a named block) instead of the last conv")
+    group.add_argument("--multiscale", action="store_true", default=None,
+                       help="average descriptors at scales 1, 1/sqrt2, 1/2")
+    group.add_argument("--device", choices=registry.device_names())
+    group.add_argument("--weights", metavar="PATH", help="weights file (torchvision backbones)")
+    group.add_argument("--download", action="store_true",
+                       help="allow downloading torchvision weights (needs the internet)")
+    group.add_argument("--batch-size", type=int, help="images per forward pass")
+    group.add_argument("--workers", type=int, help="image-decoding threads")
+
+
+def config_from_args(args: argparse.Namespace, data_dir: Path):
+    """The data dir's saved settings with the command's flags applied."""
+    from imgsearch_gui.app.config import apply_overrides, load_config
+
+    return apply_overrides(
+        load_config(data_dir), backbone=args.backbone, pooling=args.pooling, size=args.size,
+        layer=args.layer, multiscale=args.multiscale, device=args.device, weights=args.weights,
+        download=args.download or None, batch_size=args.batch_size, workers=args.workers,
+        dba=getattr(args, "dba", None),
+    )
+
+
+def load_model(config):
+    """The embedder for ``config``; a bad ``--layer`` or a weights file that does not fit the
+    backbone (ValueError from torch's loading) is the user's to fix, not a bug."""
+    from imgsearch_gui.ml.embedder import load_embedder
+
+    try:
+        return load_embedder(config)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def open_library(args: argparse.Namespace):
+    """(library, data_dir, config): loads the model once for the whole command.
+
+    ``--rebuild`` also gets past a catalog that cannot be read (moved aside, not deleted).
+    """
+    from imgsearch_gui.app.library import ImageLibrary, move_aside_damaged
+    from imgsearch_gui.base.errors import CatalogCorruptError
+    data_dir = paths.data_dir(args.data_dir)
+    config = config_from_args(args, data_dir)
+    embedder = load_model(config)
+    try:
+        library = ImageLibrary.for_config(data_dir, embedder, config.dba)
+    except CatalogCorruptError:
+        if not getattr(args, "rebuild", False):
+            raise
+        aside = move_aside_damaged(data_dir)
+        print(f"The damaged index was moved to {aside}; rebuilding.", file=sys.stderr)
+        library = ImageLibrary.for_config(data_dir, embedder, config.dba)
+    return library, data_dir, config

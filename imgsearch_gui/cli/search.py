@@ -1,0 +1,63 @@
+"""``imgsearch search``: the most similar indexed photos to each query, as text or JSON Lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from imgsearch_gui.base.errors import UserError
+from imgsearch_gui.cli.common import open_library
+
+log = logging.getLogger(__name__)
+
+
+def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
+    """search."""
+    p = sub.add_parser("search", parents=parents, help="most similar photos to each query")
+    p.add_argument("queries", nargs="+", type=Path, metavar="QUERY_IMAGE")
+    p.add_argument("-k", type=int, default=20, help="results per query (default 20)")
+    p.add_argument("--library", type=Path, help="search only this indexed folder")
+    p.add_argument("--qe", type=int, default=0, metavar="N",
+                   help="alpha query expansion with the top N neighbours (0 = off)")
+    p.add_argument("--alpha", type=float, default=3.0, help="similarity power for --qe")
+    p.add_argument("--json", action="store_true",
+                   help="JSON Lines: one array of {path, score} per query, in order")
+
+
+def run(args: argparse.Namespace) -> int:
+    from imgsearch_gui.base.errors import ImageError
+    from imgsearch_gui.base.images import load_image
+
+    for q in args.queries:  # fail fast, before the model loads
+        if not q.is_file():
+            raise UserError(f"cannot read query image {q}: no such file")
+    if args.k < 1:
+        raise UserError("-k must be at least 1")
+    from imgsearch_gui.ml.query_expansion import QueryExpansion
+
+    expansion = QueryExpansion(args.qe, args.alpha) if args.qe > 0 else None
+    library, _, _ = open_library(args)
+    with library:
+        for q in args.queries:
+            try:
+                image = load_image(q, max_side=library.embedder.config.size)
+            except ImageError as exc:
+                raise UserError(f"cannot read query image {q}: {exc.reason}") from exc
+            t0 = time.perf_counter()
+            hits = library.search(image, k=args.k, library=args.library, expansion=expansion)
+            log.debug("query %s: %.1f ms", q, (time.perf_counter() - t0) * 1000)
+            if args.json:
+                line = [{"path": str(Path(h.path).resolve()), "score": round(float(h.score), 6)}
+                        for h in hits]
+                sys.stdout.write(json.dumps(line) + "\n")
+            else:
+                if len(args.queries) > 1:
+                    print(f"# {q}")
+                for h in hits:
+                    print(f"{h.rank:3d}  {h.score:.4f}  {h.path}")
+            sys.stdout.flush()
+    return 0
