@@ -92,22 +92,20 @@ def device_names() -> list[str]:
     return list(DEVICES)
 
 
-def check_backbone(name: str) -> BackboneInfo:
+def _check(table: dict, kind: str, name: str, choices: list[str]):
     try:
-        return BACKBONES[name]
+        return table[name]
     except KeyError:
-        raise UnknownChoiceError(
-            f"unknown backbone {name!r}; choose from {', '.join(backbone_names())}"
-        ) from None
+        raise UnknownChoiceError(f"unknown {kind} {name!r}; choose from {', '.join(choices)}") from None
+
+
+def check_backbone(name: str) -> BackboneInfo:
+    """The backbone called ``name``; UnknownChoiceError naming the offered ones otherwise."""
+    return _check(BACKBONES, "backbone", name, backbone_names())
 
 
 def check_pooling(name: str) -> PoolingInfo:
-    try:
-        return POOLINGS[name]
-    except KeyError:
-        raise UnknownChoiceError(
-            f"unknown pooling {name!r}; choose from {', '.join(pooling_names())}"
-        ) from None
+    return _check(POOLINGS, "pooling", name, pooling_names())
 
 
 def label(name: str) -> str:
