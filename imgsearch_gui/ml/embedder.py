@@ -1,7 +1,8 @@
 """Embedder: photos -> L2-normalised descriptors from a CNN's last convolutional feature map.
 
-Decoding (threads; PIL releases the GIL) overlaps inference; images of the same shape are batched;
-inference runs under ``torch.inference_mode``, with channels_last and fp16 autocast on CUDA.
+Decoding (threads; PIL releases the GIL) overlaps inference; images of the same shape are batched
+(:mod:`~imgsearch_gui.ml.batching`); the network is :class:`~imgsearch_gui.ml.descriptor.RetrievalNet`,
+run under ``torch.inference_mode`` with channels_last and fp16 autocast on CUDA.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from imgsearch_gui.base.meta import ModelMeta
 from imgsearch_gui.base.types import CancelToken
 from imgsearch_gui.ml import functional as LF
 from imgsearch_gui.ml.backbones import LoadedBackbone, load_backbone
+from imgsearch_gui.ml.batching import embed_by_shape
 from imgsearch_gui.ml.checkpoint import is_checkpoint, load_checkpoint
+from imgsearch_gui.ml.descriptor import RetrievalNet, infer
+from imgsearch_gui.ml.pooling import Pooling
 from imgsearch_gui.ml.whitening import Whitening
 
 log = logging.getLogger(__name__)
 
 MULTISCALE = (1.0, 1 / math.sqrt(2), 0.5)
-
-
 
 
 @dataclass(frozen=True)
@@ -74,15 +76,15 @@ class Embedder:
                  pooling_params: dict[str, float] | None = None) -> None:
         self.config = config
         self.device = resolve_device(config.device)
-        # channels_last is faster on CUDA and, measured, on CPU too (oneDNN depthwise convs).
-        self.backbone = backbone.to(self.device).to(memory_format=torch.channels_last)
         self.pooling_params = {**LF.DEFAULT_PARAMS.get(config.pooling, {}), **(pooling_params or {})}
         registry.check_pooling(config.pooling)  # UnknownChoiceError naming the choices
-        spec = backbone.spec
-        self._mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1) * 255
         self.scales = MULTISCALE if config.multiscale else (1.0,)
-        dim = spec.channels if config.layer is None else self._probe_channels()
+        net = RetrievalNet(backbone, Pooling(config.pooling, **self.pooling_params), self.scales)
+        # channels_last is faster on CUDA and, measured, on CPU too (oneDNN depthwise convs).
+        self.net = net.to(self.device).to(memory_format=torch.channels_last)
+        self.backbone = self.net.backbone
+        spec = backbone.spec
+        dim = spec.channels if config.layer is None else self.net.probe_dim()
         self.whitening = Whitening.load(config.whitening) if config.whitening else None
         if self.whitening is not None:
             if self.whitening.dim_in != dim:
@@ -103,32 +105,25 @@ class Embedder:
             whitening_id=self.whitening.id if self.whitening is not None else None,
         )
 
+    # bench/pooling_map.py normalises with these to pool one feature map several ways
+    @property
+    def _mean(self) -> torch.Tensor:
+        return self.net.mean
+
+    @property
+    def _std(self) -> torch.Tensor:
+        return self.net.std
+
     def with_whitening(self, path: str | os.PathLike[str] | None) -> Embedder:
         """The same loaded network with another whitening (or none): no reload."""
         config = replace(self.config, whitening=str(path) if path is not None else None)
         return Embedder(config, self.backbone, self.pooling_params)
 
-    def _probe_channels(self) -> int:
-        with torch.inference_mode():
-            out = self.backbone(torch.zeros(1, 3, 64, 64, device=self.device))
-        return int(out.shape[1])
-
     # -- tensors -----------------------------------------------------------------------------
 
     def embed_batch(self, batch: torch.Tensor) -> np.ndarray:
         """(N, 3, H, W) uint8 images of one shape -> (N, dim) float32 unit vectors."""
-        x = batch.to(self.device, non_blocking=True).float()
-        x = (x - self._mean) / self._std
-        cuda = self.device.type == "cuda"
-        x = x.contiguous(memory_format=torch.channels_last)
-        total = None
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
-            for scale in self.scales:
-                fmap = self.backbone(LF.interpolate_scale(x, scale))
-                desc = LF.pool(fmap.float(), self.config.pooling, **self.pooling_params)
-                total = desc if total is None else total + desc
-        assert total is not None
-        out = LF.l2n(total).float().cpu().numpy()
+        out = infer(self.net.describe, batch, self.device)
         return self.whitening.apply(out) if self.whitening is not None else out
 
     # -- images ------------------------------------------------------------------------------
@@ -183,29 +178,25 @@ class Embedder:
 
     def _embed_chunk(self, chunk: Iterable[tuple[str, Future[torch.Tensor]]], bs: int
                      ) -> Iterator[EmbedResult]:
-        results: dict[int, EmbedResult] = {}
-        by_shape: dict[tuple[int, ...], list[tuple[int, str, torch.Tensor]]] = {}
-        order = []
+        """Results of one window of decodes, in order; a file that failed gets its error."""
+        results: list[EmbedResult | None] = []
+        decoded: list[tuple[int, str, torch.Tensor]] = []
         for i, (path, fut) in enumerate(chunk):
-            order.append(i)
+            results.append(None)
             try:
-                tensor = fut.result()
+                decoded.append((i, path, fut.result()))
             except ImageError as exc:
                 results[i] = EmbedResult(path, None, exc.reason)
-                continue
             except Exception as exc:  # noqa: BLE001 - a bad file must never stop indexing
                 log.exception("unexpected error decoding %s", path)
                 results[i] = EmbedResult(path, None, f"unexpected error: {exc}")
-                continue
-            by_shape.setdefault(tuple(tensor.shape), []).append((i, path, tensor))
-        for items in by_shape.values():
-            for start in range(0, len(items), bs):
-                part = items[start : start + bs]
-                vectors = self.embed_batch(torch.stack([t for _, _, t in part]))
-                for (i, path, _), vec in zip(part, vectors, strict=True):
-                    results[i] = EmbedResult(path, vec, None)
-        for i in order:
-            yield results[i]
+        vectors = embed_by_shape([t for _, _, t in decoded], self.embed_batch, bs)
+        assert vectors is not None  # no cancel token: never None
+        for (i, path, _), vec in zip(decoded, vectors, strict=True):
+            results[i] = EmbedResult(path, vec, None)
+        for result in results:
+            assert result is not None
+            yield result
 
 
 def load_embedder(config: EmbedderConfig | None = None) -> Embedder:

@@ -1,0 +1,76 @@
+"""The descriptor network: uint8 images -> L2-normalised descriptors, for inference and training.
+
+The one implementation of "normalise, trunk, pool + L2" that the Embedder (indexing, search,
+evaluation) and fine-tuning both run. ``forward`` is one scale, differentiable (training, and
+fine-tuning's val mAP); ``describe`` is what the Embedder stores: the unit descriptors of every
+scale summed and L2-normalised again (also with one scale, as the Embedder always has).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from imgsearch_gui.ml import functional as LF
+from imgsearch_gui.ml.backbones import LoadedBackbone
+
+
+class RetrievalNet(nn.Module):
+    """A backbone's trunk and a pooling module (whose output is L2-normalised)."""
+
+    def __init__(self, backbone: LoadedBackbone, pooling: nn.Module,
+                 scales: Sequence[float] = (1.0,)) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pool = pooling
+        self.scales = tuple(scales)
+        spec = backbone.spec
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1) * 255, persistent=False)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 (or float 0..255) images -> the backbone's input, channels_last."""
+        return ((x.float() - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor, train_trunk: bool = True) -> torch.Tensor:
+        """One scale. ``train_trunk=False``: no graph through the trunk (only the pooling learns)."""
+        x = self.normalise(x)
+        if train_trunk:
+            return self.pool(self.backbone(x).float())
+        with torch.no_grad():
+            fmap = self.backbone(x)
+        return self.pool(fmap.float())
+
+    def describe(self, x: torch.Tensor) -> torch.Tensor:
+        """Every scale of ``self.scales`` (multi-scale extraction), summed, L2-normalised."""
+        x = self.normalise(x)
+        total = None
+        for scale in self.scales:
+            desc = self.pool(self.backbone(LF.interpolate_scale(x, scale)).float())
+            total = desc if total is None else total + desc
+        assert total is not None
+        return LF.l2n(total)
+
+    def probe_dim(self) -> int:
+        """The descriptor's length, from one small forward pass."""
+        with torch.inference_mode():
+            zeros = torch.zeros(1, 3, 64, 64, dtype=torch.uint8, device=self.mean.device)
+            return int(self(zeros).shape[1])
+
+    def pooling_params(self) -> dict[str, float]:
+        if hasattr(self.pool, "p"):
+            return {"p": float(self.pool.p.detach().item())}
+        return dict(getattr(self.pool, "params", {}))
+
+
+def infer(fn: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, device: torch.device
+          ) -> np.ndarray:
+    """``fn`` (a RetrievalNet's ``forward`` or ``describe``) on a uint8 batch moved to ``device``,
+    under inference mode, with fp16 autocast on CUDA -> (N, dim) float32 on the CPU."""
+    x = batch.to(device, non_blocking=True)
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16,
+                                                enabled=device.type == "cuda"):
+        return fn(x).float().cpu().numpy()

@@ -1,0 +1,69 @@
+"""RetrievalNet: the one normalise -> trunk -> pool + L2 (-> multi-scale) of the embedder and
+fine-tuning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from imgsearch_gui.base.config import EmbedderConfig
+from imgsearch_gui.ml import functional as LF
+from imgsearch_gui.ml.backbones import load_backbone
+from imgsearch_gui.ml.descriptor import RetrievalNet, infer
+from imgsearch_gui.ml.embedder import MULTISCALE, load_embedder
+from imgsearch_gui.ml.pooling import Pooling, make_pooling
+
+
+def _batch(n: int = 3, h: int = 40, w: int = 56) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(1)
+    return torch.randint(0, 256, (n, 3, h, w), generator=gen, dtype=torch.uint8)
+
+
+def test_forward_is_pooling_of_the_normalised_trunk_output():
+    backbone = load_backbone("tiny")
+    net = RetrievalNet(backbone, Pooling("mac"))
+    x = _batch()
+    mean = torch.tensor(backbone.spec.mean).view(1, 3, 1, 1) * 255
+    std = torch.tensor(backbone.spec.std).view(1, 3, 1, 1) * 255
+    with torch.inference_mode():
+        expected = LF.pool(backbone((x.float() - mean) / std), "mac")
+        got = net(x)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert torch.allclose(torch.linalg.vector_norm(got, dim=1), torch.ones(3), atol=1e-5)
+    assert net.probe_dim() == 64
+
+
+def test_describe_sums_the_scales_and_normalises_again():
+    net = RetrievalNet(load_backbone("tiny"), Pooling("gem", p=3.0), scales=MULTISCALE)
+    x = _batch()
+    with torch.inference_mode():
+        parts = [net.pool(net.backbone(LF.interpolate_scale(net.normalise(x), s))) for s in MULTISCALE]
+        expected = LF.l2n(sum(parts))
+        one = RetrievalNet(net.backbone, net.pool).describe(x)
+        torch.testing.assert_close(net.describe(x), expected)
+        torch.testing.assert_close(one, LF.l2n(net(x)))
+
+
+def test_a_frozen_trunk_trains_only_the_pooling():
+    net = RetrievalNet(load_backbone("tiny"), make_pooling("gem"))
+    net(_batch(), train_trunk=False).sum().backward()
+    assert net.pool.p.grad is not None
+    assert all(p.grad is None for p in net.backbone.parameters())
+    assert net.pooling_params() == {"p": 3.0}
+    net(_batch()).sum().backward()
+    assert all(p.grad is not None for p in net.backbone.parameters())
+
+
+def test_the_embedder_runs_the_net():
+    emb = load_embedder(EmbedderConfig(backbone="tiny", size=64, pooling="crow"))
+    x = _batch(2, 48, 64)
+    np.testing.assert_array_equal(emb.embed_batch(x), infer(emb.net.describe, x, emb.device))
+    assert emb.backbone is emb.net.backbone and emb.net.pooling_params() == emb.pooling_params
+
+
+@pytest.mark.parametrize("pooling", ["gem", "rmac"])
+def test_infer_gives_float32_numpy(pooling):
+    net = RetrievalNet(load_backbone("tiny"), make_pooling(pooling)).eval()
+    out = infer(net, _batch(), torch.device("cpu"))
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (3, 64)
