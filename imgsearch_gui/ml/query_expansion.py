@@ -7,6 +7,7 @@ database vector with its own neighbours, once, at indexing time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,9 +52,24 @@ def alpha_qe(queries: np.ndarray, database: np.ndarray, n: int = 2, alpha: float
     return out
 
 
+def augment(vectors: np.ndarray, neighbours: Sequence[np.ndarray],
+            similarities: Sequence[np.ndarray], alpha: float = 3.0) -> np.ndarray:
+    """DBA of the given rows: row i of ``vectors`` (m, d) merged with ``neighbours[i]`` (n_i, d),
+    its nearest other database vectors, weighted by ``similarities[i]`` (n_i,).
+
+    The one implementation of the merge: :func:`dba` (exact, a whole database) and the library's
+    augmented store (incremental: only the rows that changed, neighbours from the index) call it.
+    A row without neighbours stays as it is.
+    """
+    out = np.empty((len(vectors), np.shape(vectors)[-1]), dtype=np.float32)
+    for i, (nbrs, sims) in enumerate(zip(neighbours, similarities, strict=True)):
+        out[i] = expand(vectors[i], nbrs, sims, alpha) if len(nbrs) else vectors[i]
+    return out
+
+
 def dba(database: np.ndarray, n: int = 2, alpha: float = 3.0, exclude_self: bool = True
         ) -> np.ndarray:
-    """Database-side augmentation: every vector merged with its top-n neighbours."""
+    """Database-side augmentation: every vector merged with its top-n neighbours (exact search)."""
     out = np.empty_like(database, dtype=np.float32)
     for start in range(0, len(database), 1024):
         block = database[start : start + 1024]
@@ -61,6 +77,6 @@ def dba(database: np.ndarray, n: int = 2, alpha: float = 3.0, exclude_self: bool
         if exclude_self:
             sims[np.arange(len(block)), np.arange(start, start + len(block))] = -np.inf
         top = np.argsort(-sims, axis=1)[:, :n]
-        for i, idx in enumerate(top):
-            out[start + i] = expand(block[i], database[idx], sims[i, idx], alpha)
+        out[start : start + len(block)] = augment(
+            block, [database[idx] for idx in top], [sims[i, idx] for i, idx in enumerate(top)], alpha)
     return out
