@@ -60,6 +60,11 @@ class NotALibraryError(UserError, ValueError):
     """A folder that is not one of the indexed libraries."""
 
 
+class QueryError(UserError, ValueError):
+    """A query that cannot be searched: no photo, a vector of another size, or photos whose
+    descriptors cancel each other out (their mean has no direction)."""
+
+
 class StorageError(RuntimeError):
     """The data dir's index or catalog cannot be used as it is."""
 

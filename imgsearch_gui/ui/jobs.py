@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from imgsearch_gui.base.types import SearchHit
 
 Box = tuple[int, int, int, int]
@@ -55,10 +53,9 @@ def run_query(library, request: QueryRequest, k: int) -> QueryOutcome:
             image = image.crop(request.box)
         hits = library.search(image, k=k)
     else:
-        vectors = np.stack([embedder.embed_image(im) for im in images]).astype(np.float32)
-        mean = vectors.mean(axis=0)
-        norm = float(np.linalg.norm(mean))
-        hits = library.search(mean / norm if norm > 0 else mean, k=k)
+        from imgsearch_gui.app.search import mean_query  # QueryError if the photos cancel out
+
+        hits = library.search(mean_query([embedder.embed_image(im) for im in images]), k=k)
     return QueryOutcome(request, images, list(hits), time.perf_counter() - t0)
 
 

@@ -1,0 +1,137 @@
+"""The search pipeline's parts: the mean query, query descriptors, the library filter, alpha-QE and
+hits mapped to paths (ImageLibrary.search end to end: test_library.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imgsearch_gui.app import scan, search
+from imgsearch_gui.app.catalog import STATUS_INDEXED, Catalog
+from imgsearch_gui.base.errors import NotALibraryError, QueryError, UserError
+from imgsearch_gui.base.types import SearchHit
+from imgsearch_gui.index.store import VectorStore
+from imgsearch_gui.ml.query_expansion import QueryExpansion, expand
+
+
+def _unit(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_mean_query_is_the_unit_mean_of_unit_vectors():
+    a, b = np.array([3.0, 0, 0], np.float32), np.array([0, 0.5, 0], np.float32)
+    out = search.mean_query([a, b])
+    assert out.dtype == np.float32
+    assert np.allclose(out, _unit([1, 1, 0]))  # each counts the same, whatever its length
+    assert np.allclose(search.mean_query(np.stack([a, b])), out)
+    assert np.allclose(search.mean_query([a]), _unit(a))
+
+
+def test_mean_query_refuses_photos_that_cancel_out():
+    v = _unit([1, 2, 3])
+    with pytest.raises(QueryError, match="cancel each other out") as err:
+        search.mean_query([v, -v])
+    assert isinstance(err.value, UserError) and isinstance(err.value, ValueError)
+    with pytest.raises(QueryError, match="no query images"):
+        search.mean_query([])
+
+
+def test_query_vector_of_each_kind(tmp_path, write_image, embedder):
+    a, b = write_image(tmp_path / "a.png", 1), write_image(tmp_path / "b.png", 2)
+    va, vb = embedder.embed_path(a), embedder.embed_path(b)
+    assert np.array_equal(search.query_vector(embedder, a), va)
+    assert np.array_equal(search.query_vector(embedder, str(a)), va)
+    with Image.open(a) as im:
+        image = im.convert("RGB")
+    assert np.allclose(search.query_vector(embedder, image), va, atol=1e-5)
+    mean = search.mean_query([va, vb])
+    assert np.allclose(search.query_vector(embedder, [a, b]), mean)
+    assert np.allclose(search.query_vector(embedder, [image, str(b)]), mean, atol=1e-5)
+    assert np.allclose(search.query_vector(embedder, np.stack([va, vb])), mean)
+    assert np.array_equal(search.query_vector(embedder, va), va)
+    with pytest.raises(QueryError):
+        search.query_vector(embedder, [])
+
+
+def test_as_queries_shapes_and_checks_the_dimension():
+    assert search.as_queries(np.ones(4), 4).shape == (1, 4)
+    assert search.as_queries(np.ones((3, 4), np.float64), 4).dtype == np.float32
+    with pytest.raises(QueryError, match="query dim 3 != model dim 4"):
+        search.as_queries(np.ones((1, 3)), 4)
+
+
+def test_hits_of_lists_every_path_of_a_shared_vector_once_up_to_k():
+    paths = {1: [("/a", "/r"), ("/b", "/r")], 2: [("/a", "/r"), ("/c", "/r")], 3: [("/d", "/r")]}
+    hits = search.hits_of([1, 2, 3, 4], [1.2, 0.5, -2.0, 0.1], paths, k=10)
+    assert hits == [SearchHit("/a", 1.0, 1, "/r"), SearchHit("/b", 1.0, 2, "/r"),
+                    SearchHit("/c", 0.5, 3, "/r"), SearchHit("/d", -1.0, 4, "/r")]
+    assert [h.path for h in search.hits_of([1, 2], [0.9, 0.8], paths, k=2)] == ["/a", "/b"]
+
+
+@pytest.fixture
+def two_libraries(tmp_path):
+    """A catalog of two libraries (vectors 0-3 in the first, 4-5 in the second) and its store."""
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    store = VectorStore(tmp_path / "index")
+    roots = [scan.normalize_root(tmp_path / n) for n in ("one", "two")]
+    rng = np.random.default_rng(0)
+    for vid in range(6):
+        root = roots[0] if vid < 4 else roots[1]
+        lib_id = cat.add_library(root)
+        cat.add_vector(vid, f"h{vid}")
+        cat.add_file(lib_id, f"{root}/{vid}.png", 1, 1, f"h{vid}", STATUS_INDEXED, None, vid)
+        store.add([vid], _unit(rng.normal(size=8)))
+    yield cat, store, roots
+    cat.close()
+
+
+def test_library_filter_allows_one_librarys_vectors_and_follows_the_catalog(two_libraries):
+    cat, _, roots = two_libraries
+    libraries = search.LibraryFilter(cat)
+    assert libraries.resolve(None) == (None, None)
+    lib_id, allowed = libraries.resolve(roots[1])
+    assert lib_id == cat.library_id(roots[1]) and allowed.tolist() == [4, 5]
+    assert libraries.resolve(roots[1])[1] is allowed  # cached
+    cat.add_vector(6, "h6")
+    cat.add_file(lib_id, f"{roots[1]}/6.png", 1, 1, "h6", STATUS_INDEXED, None, 6)
+    assert libraries.resolve(roots[1])[1].tolist() == [4, 5, 6]
+    with pytest.raises(NotALibraryError):
+        libraries.resolve(roots[0] + "-not")
+
+
+def test_the_only_library_needs_no_filter(tmp_path):
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    root = scan.normalize_root(tmp_path)
+    lib_id = cat.add_library(root)
+    assert search.LibraryFilter(cat).resolve(root) == (lib_id, None)
+    cat.close()
+
+
+def test_expand_queries_merges_each_query_with_its_hits(two_libraries):
+    _, store, _ = two_libraries
+    q = _unit(np.random.default_rng(1).normal(size=(2, 8)))
+    out = search.expand_queries(store, q, QueryExpansion(n=2, alpha=3.0), np.array([0, 1, 2]))
+    for i in range(2):
+        labels, sims = store.query(q[i], 2, np.array([0, 1, 2]))[0]
+        assert set(labels.tolist()) <= {0, 1, 2}
+        assert np.allclose(out[i], expand(q[i], store.get(labels), sims, 3.0))
+    # nothing allowed: no hits, the query stays
+    assert np.array_equal(search.expand_queries(store, q, QueryExpansion(n=2), np.array([99])), q)
+
+
+def test_pipeline_searches_one_library_and_maps_hits_to_paths(two_libraries):
+    cat, store, roots = two_libraries
+    pipeline = search.SearchPipeline(cat)
+    q = store.get([5])
+    (hits,) = pipeline.run(store, q, 3, library=roots[1])
+    assert [h.path for h in hits][0] == f"{roots[1]}/5.png"
+    assert {h.library for h in hits} == {roots[1]} and len(hits) == 2
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert pipeline.run(store, np.vstack([q, q]), 0) == [[], []]
+    with pytest.raises(NotALibraryError):
+        pipeline.run(store, q, 0, library="/nowhere")
+    expanded = pipeline.run(store, q, 6, expansion=QueryExpansion(n=1))
+    direct = pipeline.run(store, search.expand_queries(store, q, QueryExpansion(n=1), None), 6)
+    assert expanded == direct
