@@ -1,0 +1,502 @@
+"""The indexing job: one folder made searchable, in named steps.
+
+:func:`run` chains the steps; each is a function of the job (:class:`IndexJob`: catalog, store,
+embedder, counts) that can be read and tested alone. Steps that take time are generators: they
+yield Progress events and return their result (``result = yield from step(...)``).
+
+1. :func:`scan_folder`: the photo files under the root (path, size, mtime).
+2. :func:`classify`: against the catalog, without reading a file: unchanged (counted), new or
+   changed (to hash), known but without a vector yet (pending after a crash or a rebuild).
+3. :func:`hash_files`: the fast content hash of what is new or changed; a file touched without
+   a change of content keeps its vector (or its skip reason).
+4. :func:`resolve`: a file whose content has a stored vector is re-pointed (moved) or shares it
+   (duplicate); the others are grouped by content, one vector a group; files gone are deleted.
+   :func:`mark_pending` and :func:`drop_orphans` then leave the catalog consistent.
+5. :func:`embed`: one vector a group; work becomes durable in batches through ``job.commit``
+   (store save, then catalog commit), so a kill -9 loses at most the work since the last save.
+6. :func:`finish` (the last commit) and :func:`report`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from imgsearch_gui.app import scan
+from imgsearch_gui.app.catalog import STATUS_INDEXED, STATUS_PENDING, STATUS_SKIPPED, Catalog, FileRecord
+from imgsearch_gui.base.types import CancelToken, IndexReport, Progress, SkippedFile
+from imgsearch_gui.index.store import VectorStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from imgsearch_gui.ml.embedder import Embedder, EmbedResult
+
+log = logging.getLogger(__name__)
+
+_FLUSH_EVERY = 64  # vectors buffered before they are added to the store
+
+
+@dataclass
+class Work:
+    """A file that needs a vector: new, changed, or pending (after a crash or a rebuild)."""
+
+    file: scan.ScannedFile
+    row: FileRecord | None
+    fast: str
+    full: str | None = None
+
+
+@dataclass
+class Group:
+    """Files of identical content found in this run: embedded once, all point at the vector."""
+
+    rep: Work
+    members: list[Work] = field(default_factory=list)
+
+
+@dataclass
+class Counts:
+    indexed: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    removed: int = 0
+    duplicates: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+
+@dataclass
+class IndexJob:
+    """What the steps share. ``commit`` makes the work durable: the library's store save (and its
+    augmented store), then the catalog commit."""
+
+    catalog: Catalog
+    store: VectorStore
+    embedder: Embedder
+    commit: Callable[[], None]
+    root: str
+    cancel: CancelToken = field(default_factory=CancelToken)
+    save_every: int = 2000
+    save_interval_s: float = 30.0
+    started: float = field(default_factory=time.perf_counter)
+    lib_id: int = -1
+    counts: Counts = field(default_factory=Counts)
+
+
+class _Throttle:
+    """True at most once per ``interval`` seconds (the first call always)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.last = 0.0
+
+    def due(self, now: float | None = None) -> bool:
+        now = time.perf_counter() if now is None else now
+        if now - self.last > self.interval:
+            self.last = now
+            return True
+        return False
+
+
+def run(job: IndexJob) -> Iterator[Progress | IndexReport]:
+    """The whole job: Progress events, then one IndexReport (also when cancelled)."""
+    cat = job.catalog
+    job.lib_id = cat.add_library(job.root)
+    known = cat.files_of_library(job.lib_id)
+    scanned = yield from scan_folder(job.root, job.cancel)
+    if job.cancel.cancelled:
+        cat.commit()
+        yield report(job, 0.0)
+        return
+    changes = scan.diff(scanned, {p: scan.KnownFile(p, r.size, r.mtime_ns) for p, r in known.items()})
+    work, to_hash = classify(job, changes, known)
+    work += yield from hash_files(job, to_hash)
+    if job.cancel.cancelled:
+        job.commit()
+        yield report(job, 0.0)
+        return
+    groups = yield from resolve(job, work, [known[p] for p in changes.gone])
+    mark_pending(job, groups)
+    drop_orphans(job)
+    embed_seconds = yield from embed(job, groups)
+    yield from finish(job)
+    yield report(job, embed_seconds)
+
+
+# ---------------------------------------------------------------------- 1. scan
+def scan_folder(root: str, cancel: CancelToken) -> Generator[Progress, None, list[scan.ScannedFile]]:
+    scanned: list[scan.ScannedFile] = []
+    tick = _Throttle(0.2)
+    yield Progress("scan", 0, 0, root, message="Looking for photos")
+    for f in scan.walk(root, cancel=cancel):
+        scanned.append(f)
+        if tick.due():
+            yield Progress("scan", len(scanned), 0, f.path, message="Looking for photos")
+    return scanned
+
+
+# ---------------------------------------------------------------------- 2. classify
+ToHash = list[tuple[scan.ScannedFile, FileRecord | None]]
+
+
+def classify(job: IndexJob, changes: scan.ScanDiff, known: dict[str, FileRecord]
+             ) -> tuple[list[Work], ToHash]:
+    """(work whose hash the catalog knows, files to hash): unchanged files with a vector or a skip
+    reason are only counted; new and changed files, and pending ones without a hash, are hashed."""
+    work: list[Work] = []
+    unhashed: ToHash = []
+    for f in changes.unchanged:
+        r = known[f.path]
+        if r.status == STATUS_INDEXED and r.vector_id is not None and r.vector_id in job.store:
+            job.counts.unchanged += 1
+        elif r.status == STATUS_SKIPPED:
+            job.counts.skipped.append(SkippedFile(f.path, r.reason or "skipped"))
+        elif r.fast_hash:
+            work.append(Work(f, r, r.fast_hash))
+        else:
+            unhashed.append((f, r))
+    to_hash: ToHash = [(f, known.get(f.path)) for f in (*changes.new, *changes.changed)]
+    return work, to_hash + unhashed
+
+
+# ---------------------------------------------------------------------- 3. hash
+def hash_files(job: IndexJob, to_hash: ToHash) -> Generator[Progress, None, list[Work]]:
+    """Work for every readable file of new content (stops early when cancelled)."""
+    work: list[Work] = []
+    tick = _Throttle(0.2)
+    for i, (f, r) in enumerate(to_hash):
+        if job.cancel.cancelled:
+            break
+        if tick.due():
+            yield Progress("scan", i, len(to_hash), f.path, message="Checking new files")
+        try:
+            h = scan.fast_hash(f.path, f.size)
+        except OSError as exc:
+            skip(job, f, r, f"cannot read: {exc.strerror or exc}")
+            continue
+        if r is not None and _same_content(job, r, h):
+            # same content, new mtime: remember it, keep the vector (or the skip reason)
+            _write(job.catalog, r.id, f, h, r.status, r.reason, r.vector_id)
+            if r.status == STATUS_SKIPPED:
+                job.counts.skipped.append(SkippedFile(f.path, r.reason or "skipped"))
+            else:
+                job.counts.unchanged += 1
+            continue
+        work.append(Work(f, r, h))
+    return work
+
+
+def _same_content(job: IndexJob, r: FileRecord, fast: str) -> bool:
+    """The file of row ``r`` still has its content (and a vector or a skip reason for it)."""
+    return r.fast_hash == fast and (
+        r.status == STATUS_SKIPPED or (r.status == STATUS_INDEXED and r.vector_id in job.store)
+    )
+
+
+def skip(job: IndexJob, f: scan.ScannedFile, row: FileRecord | None, reason: str) -> None:
+    if row is None:
+        job.catalog.add_file(job.lib_id, f.path, f.size, f.mtime_ns, None, STATUS_SKIPPED, reason)
+    else:
+        _write(job.catalog, row.id, f, None, STATUS_SKIPPED, reason)
+    job.counts.skipped.append(SkippedFile(f.path, reason))
+
+
+def _write(cat: Catalog, file_id: int, f: scan.ScannedFile, fast: str | None, status: str,
+           reason: str | None = None, vector_id: int | None = None) -> None:
+    """Row ``file_id`` describes ``f`` as it is now."""
+    cat.update_file(file_id, path=f.path, size=f.size, mtime_ns=f.mtime_ns, fast_hash=fast,
+                    status=status, reason=reason, vector_id=vector_id)
+
+
+# ---------------------------------------------------------------------- 4. resolve
+class GoneFiles:
+    """Files of the library that are no longer on disk: a new file that has the vector of one of
+    them is that file, moved (each gone file is claimed once); the unclaimed ones are deleted."""
+
+    def __init__(self, rows: Sequence[FileRecord]) -> None:
+        self.rows = list(rows)
+        self.claimed: set[int] = set()
+        self._by_vector: dict[int, list[FileRecord]] = {}
+        for g in self.rows:
+            if g.vector_id is not None and g.status == STATUS_INDEXED:
+                self._by_vector.setdefault(g.vector_id, []).append(g)
+
+    def claim(self, vector_id: int) -> FileRecord | None:
+        for g in self._by_vector.get(vector_id, ()):
+            if g.id not in self.claimed:
+                self.claimed.add(g.id)
+                return g
+        return None
+
+    def unclaimed(self) -> list[int]:
+        return [g.id for g in self.rows if g.id not in self.claimed]
+
+
+def resolve(job: IndexJob, work: list[Work], gone_rows: Sequence[FileRecord]
+            ) -> Generator[Progress, None, list[Group]]:
+    """Re-point moved files and duplicates of stored vectors, delete files that are gone, and
+    return the rest grouped by content (the groups to embed, in order)."""
+    gone = GoneFiles(gone_rows)
+    groups: dict[str, list[Group]] = {}
+    tick = _Throttle(0.2)
+    for i, w in enumerate(work):
+        if tick.due():
+            yield Progress("scan", i, len(work), w.file.path, message="Matching known photos")
+        vid = find_vector(job.catalog, job.store, w)
+        if vid is None:
+            group_by_content(groups, w)
+        else:
+            reuse_vector(job, w, vid, gone)
+    unclaimed = gone.unclaimed()
+    if unclaimed:
+        job.catalog.delete_files(unclaimed)
+        job.counts.removed += len(unclaimed)
+    return [grp for lst in groups.values() for grp in lst]
+
+
+def reuse_vector(job: IndexJob, w: Work, vid: int, gone: GoneFiles) -> None:
+    """``w`` has the content of the stored vector ``vid``: a gone file of that vector moved here
+    (its row is kept, so its id too), or ``w`` is a duplicate sharing the vector."""
+    cat = job.catalog
+    g = gone.claim(vid)
+    if g is None:
+        if w.row is None:
+            cat.add_file(job.lib_id, w.file.path, w.file.size, w.file.mtime_ns, w.fast,
+                         STATUS_INDEXED, None, vid)
+        else:
+            _write(cat, w.row.id, w.file, w.fast, STATUS_INDEXED, None, vid)
+        job.counts.duplicates += 1
+        return
+    if w.row is None:
+        _write(cat, g.id, w.file, w.fast, STATUS_INDEXED, None, vid)
+    else:
+        _write(cat, w.row.id, w.file, w.fast, STATUS_INDEXED, None, vid)
+        cat.delete_files([g.id])
+    job.counts.moved += 1
+
+
+def full_hash(w: Work) -> str | None:
+    """The full content hash of ``w`` (computed once), None if the file cannot be read."""
+    if w.full is None:
+        try:
+            w.full = scan.full_hash(w.file.path)
+        except OSError:
+            return None
+    return w.full
+
+
+def find_vector(cat: Catalog, store: VectorStore, w: Work) -> int | None:
+    """A stored vector of the same content as ``w``, or None."""
+    cands = [(v, full) for v, full in cat.vectors_by_fast_hash(w.fast) if v in store]
+    if not cands:
+        return None
+    if scan.fast_hash_is_full(w.file.size):
+        return cands[0][0]
+    mine = full_hash(w)
+    for vid, theirs in cands:
+        if theirs is None:
+            theirs = _vector_full_hash(cat, vid)
+        # no readable file of that vector (e.g. it was moved): trust the fast hash
+        if theirs is None or theirs == mine:
+            return vid
+    return None
+
+
+def _vector_full_hash(cat: Catalog, vid: int) -> str | None:
+    """The full hash of a stored vector's content, from one of its unchanged files (remembered)."""
+    for f in cat.files_of_vector(vid):
+        try:
+            st = os.stat(f.path)
+            if st.st_size != f.size or st.st_mtime_ns != f.mtime_ns:
+                continue
+            h = scan.full_hash(f.path)
+        except OSError:
+            continue
+        cat.set_vector_full_hash(vid, h)
+        return h
+    return None
+
+
+def group_by_content(groups: dict[str, list[Group]], w: Work) -> None:
+    """Add ``w`` to the group of its content (same fast hash, and same full hash where the fast
+    hash does not cover the whole file), or start a group."""
+    lst = groups.setdefault(w.fast, [])
+    if not lst:
+        lst.append(Group(w))
+        return
+    if scan.fast_hash_is_full(w.file.size):
+        lst[0].members.append(w)
+        return
+    mine = full_hash(w)
+    for grp in lst:
+        if mine is not None and full_hash(grp.rep) == mine:
+            grp.members.append(w)
+            return
+    lst.append(Group(w))
+
+
+def mark_pending(job: IndexJob, groups: Sequence[Group]) -> None:
+    """Files waiting for a vector are pending in the catalog, so a crash leaves them to be redone."""
+    cat, lib_id = job.catalog, job.lib_id
+    for grp in groups:
+        for w in (grp.rep, *grp.members):
+            if w.row is None:
+                fid = cat.add_file(lib_id, w.file.path, w.file.size, w.file.mtime_ns, w.fast,
+                                   STATUS_PENDING)
+                w.row = FileRecord(fid, lib_id, w.file.path, w.file.size, w.file.mtime_ns,
+                                   w.fast, STATUS_PENDING, None, None)
+            elif w.row.status != STATUS_PENDING or w.row.vector_id is not None:
+                _write(cat, w.row.id, w.file, w.fast, STATUS_PENDING)
+
+
+def drop_orphans(job: IndexJob) -> None:
+    """Vectors no file points at any more leave the store and the catalog."""
+    orphans = job.catalog.orphan_vectors()
+    if orphans:
+        job.store.remove(orphans)
+        job.catalog.delete_vectors(orphans)
+
+
+# ---------------------------------------------------------------------- 5. embed
+class _VectorBuffer:
+    """New vectors on their way into the store (added in small batches, and before every save)."""
+
+    def __init__(self, store: VectorStore) -> None:
+        self.store = store
+        self.labels: list[int] = []
+        self.vectors: list[np.ndarray] = []
+
+    def append(self, label: int, vector: np.ndarray) -> None:
+        self.labels.append(label)
+        self.vectors.append(np.asarray(vector, dtype=np.float32))
+
+    def flush(self, at_least: int = 1) -> None:
+        if len(self.labels) >= at_least:
+            self.store.add(np.array(self.labels, dtype=np.int64), np.stack(self.vectors))
+            self.labels.clear()
+            self.vectors.clear()
+
+
+class _SaveSchedule:
+    """When to make the work durable: every ``every`` images or ``interval_s`` seconds, but saving
+    is O(N), so never more than ~10% of the time goes to it."""
+
+    def __init__(self, every: int, interval_s: float) -> None:
+        self.every, self.interval_s = every, interval_s
+        self.since = 0
+        self.last = time.perf_counter()
+        self.cost = 0.0
+
+    def due(self, now: float) -> bool:
+        wanted = self.since >= self.every or now - self.last >= self.interval_s
+        return wanted and now - self.last >= 9 * self.cost
+
+    def save(self, commit: Callable[[], None]) -> None:
+        started = time.perf_counter()
+        commit()
+        self.last = time.perf_counter()
+        self.cost = self.last - started
+        self.since = 0
+
+
+def embed(job: IndexJob, groups: list[Group]) -> Generator[Progress, None, float]:
+    """Embed one file of each group; returns the seconds it took (0 when there was nothing)."""
+    if not groups:
+        return 0.0
+    start = time.perf_counter()
+    yield from _embed_groups(job, groups, start)
+    return time.perf_counter() - start
+
+
+def _embed_groups(job: IndexJob, groups: list[Group], start: float) -> Iterator[Progress]:
+    total = len(groups)
+    ids = itertools.count(max(job.catalog.max_vector_id(), job.store.max_label) + 1)
+    buffer = _VectorBuffer(job.store)
+    saves = _SaveSchedule(job.save_every, job.save_interval_s)
+    tick = _Throttle(0.1)
+    results = job.embedder.embed_files([g.rep.file.path for g in groups], cancel=job.cancel)
+    finished = False
+    try:
+        for done, (grp, res) in enumerate(zip(groups, results, strict=False), start=1):
+            if res.path != grp.rep.file.path:  # pragma: no cover - contract violation
+                raise RuntimeError(f"embedder returned {res.path} for {grp.rep.file.path}")
+            record(job, grp, res, ids, buffer)
+            saves.since += 1
+            now = time.perf_counter()
+            if tick.due(now) or done == total:
+                rate = done / max(now - start, 1e-9)
+                yield Progress("embed", done, total, res.path, rate,
+                               (total - done) / rate if rate > 0 else None,
+                               message="Describing photos")
+            if done < total and saves.due(now):
+                buffer.flush()
+                yield Progress("save", done, total, None, message="Saving the index")
+                saves.save(job.commit)
+            if job.cancel.cancelled:
+                break
+        finished = True
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+        buffer.flush()
+        if not finished:
+            # the consumer closed us or something failed: keep what is done, durably
+            try:
+                job.commit()
+            except Exception:  # noqa: BLE001 - reconcile on the next open handles it
+                log.exception("could not save the index after an interrupted job")
+
+
+def record(job: IndexJob, grp: Group, res: EmbedResult, ids: Iterator[int],
+           buffer: _VectorBuffer) -> None:
+    """The catalog rows of a group after its embedding: indexed with a new vector, or skipped."""
+    cat = job.catalog
+    members = (grp.rep, *grp.members)
+    if res.vector is None:
+        reason = res.error or "could not be embedded"
+        for w in members:
+            assert w.row is not None
+            _write(cat, w.row.id, w.file, w.fast, STATUS_SKIPPED, reason)
+            job.counts.skipped.append(SkippedFile(w.file.path, reason))
+        return
+    vid = next(ids)
+    cat.add_vector(vid, grp.rep.fast, grp.rep.full)
+    buffer.append(vid, res.vector)
+    for w in members:
+        assert w.row is not None
+        _write(cat, w.row.id, w.file, w.fast, STATUS_INDEXED, None, vid)
+    job.counts.indexed += 1
+    job.counts.duplicates += len(grp.members)
+    buffer.flush(at_least=_FLUSH_EVERY)
+
+
+# ---------------------------------------------------------------------- 6. commit, report
+def finish(job: IndexJob) -> Iterator[Progress]:
+    """The last commit; the library counts as indexed unless the job was cancelled."""
+    yield Progress("save", 0, 1, None, message="Saving the index")
+    if not job.cancel.cancelled:
+        job.catalog.set_library_indexed(job.lib_id)
+    job.commit()
+    yield Progress("save", 1, 1, None, message="Saved")
+
+
+def report(job: IndexJob, embed_seconds: float) -> IndexReport:
+    c, cancelled = job.counts, job.cancel.cancelled
+    seconds = time.perf_counter() - job.started
+    rate = c.indexed / embed_seconds if embed_seconds > 0 else 0.0
+    log.info(
+        "%s: %d indexed, %d unchanged, %d moved, %d removed, %d duplicates, %d skipped "
+        "in %.1fs%s", job.root, c.indexed, c.unchanged, c.moved, c.removed, c.duplicates,
+        len(c.skipped), seconds, " (cancelled)" if cancelled else "",
+    )
+    return IndexReport(
+        library=job.root, indexed=c.indexed, unchanged=c.unchanged, moved=c.moved,
+        removed=c.removed, duplicates=c.duplicates, skipped=tuple(c.skipped),
+        seconds=seconds, images_per_s=rate, cancelled=cancelled,
+    )
