@@ -135,3 +135,14 @@ def test_pipeline_searches_one_library_and_maps_hits_to_paths(two_libraries):
     expanded = pipeline.run(store, q, 6, expansion=QueryExpansion(n=1))
     direct = pipeline.run(store, search.expand_queries(store, q, QueryExpansion(n=1), None), 6)
     assert expanded == direct
+
+
+def test_the_library_refuses_photos_that_cancel_out(tmp_path, write_image, embedder):
+    from imgsearch_gui.app.library import ImageLibrary
+
+    v = embedder.embed_path(write_image(tmp_path / "a.png", 1))
+    with ImageLibrary(tmp_path / "data", embedder) as lib:
+        with pytest.raises(QueryError, match="cancel each other out"):
+            lib.search(np.stack([v, -v]))
+        with pytest.raises(QueryError, match="no query images"):
+            lib.search([])
