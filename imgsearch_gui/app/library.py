@@ -43,6 +43,7 @@ from imgsearch_gui.base.errors import (
     IndexCorruptError,
     ModelMismatchError,
     NotALibraryError,
+    WhiteningError,
 )
 from imgsearch_gui.base.meta import ModelMeta
 from imgsearch_gui.base.types import CancelToken, IndexReport, Progress, SearchHit
@@ -317,11 +318,11 @@ class ImageLibrary:
         with self._job_lock:
             self._check_usable()
             if self.embedder.whitening is not None:
-                raise ValueError("this index is already whitened; learn again from unwhitened "
+                raise WhiteningError("this index is already whitened; learn again from unwhitened "
                                  "descriptors (`imgsearch whiten` re-embeds them first)")
             labels, vectors = self._store.vectors()
             if len(vectors) < 2:
-                raise ValueError("index at least two photos before learning a whitening")
+                raise WhiteningError("index at least two photos before learning a whitening")
             whitening = learn_pca_whitening(vectors, dim=dim)
             path = whitening.save(self.data_dir / f"whitening-{whitening.id}.npz")
             whitened = self.embedder.with_whitening(path)

@@ -56,6 +56,10 @@ class EvalError(UserError, ValueError):
     """The folder or ground truth given to ``eval`` cannot be evaluated."""
 
 
+class WhiteningError(UserError, ValueError):
+    """A whitening cannot be learned here (too few photos, or the index is whitened already)."""
+
+
 class NotALibraryError(UserError, ValueError):
     """A folder that is not one of the indexed libraries."""
 

@@ -108,10 +108,7 @@ def run_whiten(args: argparse.Namespace) -> int:
         if args.off:
             print("whitening is off")
             return 0
-        try:
-            path = library.learn_whitening(args.dim)
-        except ValueError as exc:
-            raise UserError(str(exc)) from exc
+        path = library.learn_whitening(args.dim)  # WhiteningError: a UserError
         save_config(data_dir, replace(config, whitening=str(path)))
         print(f"whitening learned on {library.stats().vectors} descriptors: {path} "
               f"(dim {library.embedder.meta.dim})")
