@@ -223,3 +223,12 @@ def test_unreadable_catalog_is_an_error_until_rebuild_moves_it_aside(library, tm
     code, out, _ = run(capsys, "search", str(library / "sub0" / "img00.PNG"), "-k", "1",
                        "--data-dir", str(data))
     assert code == 0 and out.split()[-1].endswith("img00.PNG")
+
+
+def test_whiten_with_too_few_photos_is_a_user_error(tmp_path, photo_factory, capsys):
+    photo_factory("one/only.png", seed=1)
+    data = tmp_path / "data"
+    run(capsys, "index", str(tmp_path / "one"), "--data-dir", str(data), *TINY)
+    code, _, err = run(capsys, "whiten", "--data-dir", str(data))
+    assert code == 2
+    assert "imgsearch: error: index at least two photos" in err and "Traceback" not in err
