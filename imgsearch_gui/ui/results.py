@@ -31,6 +31,7 @@ from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOpti
 
 from imgsearch_gui.app import diskcache
 from imgsearch_gui.base.types import SearchHit
+from imgsearch_gui.ui.format import hit_tooltip, score_band, score_text
 from imgsearch_gui.ui.qtcompat import emit
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ class ResultsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return os.path.basename(hit.path)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{hit.path}\n#{hit.rank} · score {hit.score:.3f}"
+            return hit_tooltip(hit)
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnail(hit.path)
         if role == HitRole:
@@ -319,14 +320,14 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, badge_text)
 
         # score, top-right, coloured by similarity
-        score_text = f"{hit.score:.3f}"
-        sbox = QRect(0, 0, metrics.horizontalAdvance(score_text) + 10, metrics.height() + 4)
+        score = score_text(hit.score)
+        sbox = QRect(0, 0, metrics.horizontalAdvance(score) + 10, metrics.height() + 4)
         sbox.moveTopRight(badges_on.topRight())
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(_score_colour(hit.score))
         painter.drawRoundedRect(sbox, 4, 4)
         painter.setPen(QColor("white"))
-        painter.drawText(sbox, Qt.AlignmentFlag.AlignCenter, score_text)
+        painter.drawText(sbox, Qt.AlignmentFlag.AlignCenter, score)
 
         # file name, elided
         painter.setFont(option.font)
@@ -341,13 +342,15 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.restore()
 
 
+_BAND_COLOURS = {  # format.score_band: green near-identical, amber related, grey weak
+    "strong": (30, 130, 70, 220),
+    "related": (190, 120, 20, 220),
+    "weak": (110, 110, 110, 220),
+}
+
+
 def _score_colour(score: float) -> QColor:
-    """Green for near-identical, amber for related, grey for weak matches."""
-    if score >= 0.8:
-        return QColor(30, 130, 70, 220)
-    if score >= 0.5:
-        return QColor(190, 120, 20, 220)
-    return QColor(110, 110, 110, 220)
+    return QColor(*_BAND_COLOURS[score_band(score)])
 
 
 class ResultsView(QListView):

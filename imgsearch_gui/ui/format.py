@@ -1,0 +1,145 @@
+"""The words and numbers the window shows, as plain functions: no Qt, so they are tested without a
+display (``tests/unit/ui``) and the widgets stay about layout and events.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+from imgsearch_gui.base.images import SUPPORTED_EXTENSIONS, is_supported
+from imgsearch_gui.base.types import IndexReport, SearchHit
+
+log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int]
+
+#: The file dialog's filter for query photos.
+IMAGE_FILTER = "Images ({})".format(" ".join(f"*{e}" for e in sorted(SUPPORTED_EXTENSIONS)))
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """``m:ss`` or ``h:mm:ss``; a dash when unknown (None, NaN or negative)."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def index_summary(report: IndexReport) -> str:
+    """One line for the status bar once a library is indexed (or the job was cancelled)."""
+    parts = [f"{report.indexed:,} new"]
+    if report.unchanged:
+        parts.append(f"{report.unchanged:,} unchanged")
+    if report.moved:
+        parts.append(f"{report.moved:,} moved")
+    if report.removed:
+        parts.append(f"{report.removed:,} removed")
+    if report.duplicates:
+        parts.append(f"{report.duplicates:,} duplicates")
+    if report.skipped:
+        parts.append(f"{len(report.skipped):,} skipped (Library ▸ Show skipped files)")
+    verb = "Indexing cancelled" if report.cancelled else "Indexed"
+    return (f"{verb} {report.library}: {', '.join(parts)} in {fmt_duration(report.seconds)}"
+            f" ({report.images_per_s:.1f} images/s).")
+
+
+def query_label(files: Sequence[str]) -> str:
+    """The caption of a query made of files: the path, or the first names of a mean query."""
+    if len(files) == 1:
+        return files[0]
+    return f"{len(files)} photos (mean query): " + ", ".join(
+        os.path.basename(f) for f in files[:4]
+    ) + ("…" if len(files) > 4 else "")
+
+
+def region_label(label: str, box: Box | None) -> str:
+    """The caption of a region search: the query's caption and the region's size and corner."""
+    if box is None:
+        return label
+    return f"{label}\nregion {box[2] - box[0]}×{box[3] - box[1]} at ({box[0]}, {box[1]})"
+
+
+def results_summary(fetched: Sequence[SearchHit], shown: int, count: int, min_score: float,
+                    has_query: bool) -> str:
+    """Above the grid: how many results are shown and how many the minimum score hides."""
+    if not fetched:
+        return "No results" if has_query else "No query yet"
+    hidden = len([h for h in fetched[:count] if h.score < min_score])
+    extra = f" ({hidden} below {min_score:.2f} hidden)" if hidden else ""
+    return f"{shown} results{extra}"
+
+
+def sort_paths(local: Sequence[str], remote: Sequence[str] = ()
+               ) -> tuple[list[str], list[str], list[str]]:
+    """(folders, photos, everything else) among dropped or pasted paths; ``remote`` are URLs."""
+    folders = [p for p in local if os.path.isdir(p)]
+    photos = [p for p in local if os.path.isfile(p) and is_supported(p)]
+    others = [p for p in local if p not in folders and p not in photos] + list(remote)
+    return folders, photos, others
+
+
+def drop_hint(has_urls: bool, folders: Sequence[str], photos: Sequence[str]) -> str:
+    """What a drop will do, in words (the overlay's text)."""
+    if not has_urls:
+        return "Drop to search with this image"
+    if folders and not photos:
+        return ("Drop to add this folder as a library" if len(folders) == 1
+                else f"Drop to add these {len(folders)} folders as libraries")
+    if len(photos) > 1:
+        return f"Drop to search with these {len(photos)} photos"
+    if photos:
+        return "Drop to search with this photo"
+    return "Not a photo or folder"
+
+
+def _names(paths: Sequence[str]) -> str:
+    return ", ".join(os.path.basename(p) or p for p in paths[:3])
+
+
+def ignored_text(others: Sequence[str]) -> str:
+    """Photos were searched, these were not (a mixed drop)."""
+    more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+    return f"Ignored what is not a photo: {_names(others)}{more}."
+
+
+def not_a_photo_text(others: Sequence[str]) -> str:
+    """Nothing usable was dropped: say what works."""
+    exts = ", ".join(sorted(e.lstrip(".").upper() for e in SUPPORTED_EXTENSIONS
+                            if e not in (".jpe", ".tif", ".jpeg")))
+    return (f"Not a photo: {_names(others)}. Drop image files ({exts}) to search, or a folder "
+            "to add it as a library.")
+
+
+def copied_text(count: int) -> str:
+    return f"Copied {count} path{'s' if count != 1 else ''}."
+
+
+def score_text(score: float) -> str:
+    """A cosine similarity as the grid shows it."""
+    return f"{score:.3f}"
+
+
+def hit_tooltip(hit: SearchHit) -> str:
+    return f"{hit.path}\n#{hit.rank} · score {score_text(hit.score)}"
+
+
+def score_band(score: float) -> str:
+    """'strong' (near-identical), 'related' or 'weak': the grid colours scores by band."""
+    if score >= 0.8:
+        return "strong"
+    if score >= 0.5:
+        return "related"
+    return "weak"
+
+
+def is_under(path: str, root: str) -> bool:
+    """``path`` is ``root`` or inside it (False across drives)."""
+    try:
+        return os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == \
+            os.path.abspath(root)
+    except ValueError:
+        return False

@@ -1,0 +1,120 @@
+"""The window's words and numbers (ui/format.py), tested without Qt."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+from imgsearch_gui.base.types import IndexReport, SearchHit, SkippedFile
+from imgsearch_gui.ui import format as fmt
+
+
+def report(**changes) -> IndexReport:
+    values = dict(library="/photos", indexed=1200, unchanged=0, moved=0, removed=0, duplicates=0,
+                  skipped=(), seconds=75.4, images_per_s=15.92)
+    values.update(changes)
+    return IndexReport(**values)
+
+
+def hits(*scores: float) -> list[SearchHit]:
+    return [SearchHit(f"/p/{i}.jpg", s, i + 1) for i, s in enumerate(scores)]
+
+
+def test_durations():
+    assert fmt.fmt_duration(0) == "0:00"
+    assert fmt.fmt_duration(59.6) == "1:00"
+    assert fmt.fmt_duration(75) == "1:15"
+    assert fmt.fmt_duration(3600 + 62) == "1:01:02"
+    for unknown in (None, math.nan, -1):
+        assert fmt.fmt_duration(unknown) == "–"
+
+
+def test_index_summary_names_only_what_happened():
+    assert fmt.index_summary(report()) == "Indexed /photos: 1,200 new in 1:15 (15.9 images/s)."
+    text = fmt.index_summary(report(
+        indexed=3, unchanged=2000, moved=4, removed=5, duplicates=6, cancelled=True,
+        skipped=(SkippedFile("/photos/a.jpg", "broken"), SkippedFile("/photos/b.jpg", "empty"))))
+    assert text.startswith("Indexing cancelled /photos: 3 new, 2,000 unchanged, 4 moved, ")
+    assert "5 removed, 6 duplicates, 2 skipped (Library ▸ Show skipped files) in 1:15" in text
+
+
+def test_query_and_region_labels():
+    assert fmt.query_label(["/a/one.jpg"]) == "/a/one.jpg"
+    assert fmt.query_label(["/a/1.jpg", "/b/2.jpg"]) == "2 photos (mean query): 1.jpg, 2.jpg"
+    five = [f"/a/{i}.jpg" for i in range(5)]
+    assert fmt.query_label(five) == "5 photos (mean query): 0.jpg, 1.jpg, 2.jpg, 3.jpg…"
+    assert fmt.region_label("/a/one.jpg", None) == "/a/one.jpg"
+    assert fmt.region_label("/a/one.jpg", (10, 20, 50, 80)) == "/a/one.jpg\nregion 40×60 at (10, 20)"
+
+
+def test_results_summary_counts_what_the_minimum_score_hides():
+    assert fmt.results_summary([], 0, 50, 0.0, has_query=False) == "No query yet"
+    assert fmt.results_summary([], 0, 50, 0.0, has_query=True) == "No results"
+    fetched = hits(0.9, 0.7, 0.4, 0.2)
+    assert fmt.results_summary(fetched, 4, 50, 0.0, True) == "4 results"
+    assert fmt.results_summary(fetched, 2, 50, 0.5, True) == "2 results (2 below 0.50 hidden)"
+    # only the hits within the count are counted as hidden
+    assert fmt.results_summary(fetched, 1, 3, 0.5, True) == "1 results (1 below 0.50 hidden)"
+
+
+def test_paths_sort_into_folders_photos_and_the_rest(tmp_path):
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    photo, notes = tmp_path / "a.JPG", tmp_path / "notes.txt"
+    photo.write_bytes(b"x")
+    notes.write_text("x")
+    missing = str(tmp_path / "gone.jpg")
+    folders, photos, others = fmt.sort_paths([str(folder), str(photo), str(notes), missing],
+                                             ["https://example.org/b.jpg"])
+    assert folders == [str(folder)] and photos == [str(photo)]
+    assert others == [str(notes), missing, "https://example.org/b.jpg"]
+
+
+def test_drop_hints():
+    assert fmt.drop_hint(False, [], []) == "Drop to search with this image"
+    assert fmt.drop_hint(True, ["/f"], []) == "Drop to add this folder as a library"
+    assert fmt.drop_hint(True, ["/f", "/g"], []) == "Drop to add these 2 folders as libraries"
+    assert fmt.drop_hint(True, ["/f"], ["/a.jpg"]) == "Drop to search with this photo"
+    assert fmt.drop_hint(True, [], ["/a.jpg", "/b.jpg"]) == "Drop to search with these 2 photos"
+    assert fmt.drop_hint(True, [], []) == "Not a photo or folder"
+
+
+def test_messages_about_what_is_not_a_photo():
+    assert fmt.ignored_text(["/x/notes.txt"]) == "Ignored what is not a photo: notes.txt."
+    many = [f"/x/{i}.txt" for i in range(5)]
+    assert fmt.ignored_text(many) == "Ignored what is not a photo: 0.txt, 1.txt, 2.txt and 2 more."
+    text = fmt.not_a_photo_text(["/x/notes.txt", "https://example.org/"])
+    assert text.startswith("Not a photo: notes.txt, https://example.org/. Drop image files (")
+    assert "JPG" in text and "PNG" in text and "JPEG" not in text
+    assert text.endswith(") to search, or a folder to add it as a library.")
+    assert fmt.copied_text(1) == "Copied 1 path." and fmt.copied_text(3) == "Copied 3 paths."
+
+
+def test_scores_their_bands_and_tooltips():
+    assert fmt.score_text(0.98765) == "0.988"
+    assert [fmt.score_band(s) for s in (1.0, 0.8, 0.79, 0.5, 0.49, -1.0)] == [
+        "strong", "strong", "related", "related", "weak", "weak"]
+    assert fmt.hit_tooltip(SearchHit("/p/a.jpg", 0.5, 3)) == "/p/a.jpg\n#3 · score 0.500"
+
+
+def test_is_under(tmp_path):
+    root = str(tmp_path / "photos")
+    assert fmt.is_under(root, root)
+    assert fmt.is_under(str(tmp_path / "photos" / "sub" / "a.jpg"), root)
+    assert not fmt.is_under(str(tmp_path / "photos2" / "a.jpg"), root)
+
+
+def test_image_filter_lists_every_supported_extension():
+    from imgsearch_gui.base.images import SUPPORTED_EXTENSIONS
+
+    assert fmt.IMAGE_FILTER.startswith("Images (") and fmt.IMAGE_FILTER.endswith(")")
+    assert set(fmt.IMAGE_FILTER[len("Images ("):-1].split()) == {f"*{e}" for e in SUPPORTED_EXTENSIONS}
+
+
+def test_the_qt_free_ui_modules_import_no_qt():
+    """format.py and jobs.py are tested here, without a display: they must stay free of Qt."""
+    code = ("import sys, imgsearch_gui.ui.format, imgsearch_gui.ui.jobs; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
