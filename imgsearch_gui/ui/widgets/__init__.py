@@ -1,0 +1,1 @@
+"""The main window's parts, one widget per module: panels, first-run page, drop overlay."""

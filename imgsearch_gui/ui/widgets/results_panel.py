@@ -1,0 +1,135 @@
+"""The right side of the window: the results grid, the count and minimum-score controls, and
+what can be done with a hit (open, reveal, copy its path, search with it)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from imgsearch_gui.base.types import SearchHit
+from imgsearch_gui.ui.format import copied_text
+from imgsearch_gui.ui.messages import MessageChannel
+from imgsearch_gui.ui.prefs import MAX_COUNT
+from imgsearch_gui.ui.qtcompat import emit
+from imgsearch_gui.ui.results import ResultsModel, ResultsView, ThumbnailLoader
+
+log = logging.getLogger(__name__)
+
+
+class ResultsPanel(QWidget):
+    """Results and their filters. ``searchRequested`` carries the paths of "Search with"."""
+
+    searchRequested = Signal(object)  # list[str]
+
+    def __init__(self, thumbnails: ThumbnailLoader, messages: MessageChannel, count: int,
+                 min_score: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.messages = messages
+        self.model = ResultsModel(thumbnails, self)
+        self.view = ResultsView()
+        self.view.setModel(self.model)
+        self.view.doubleClicked.connect(self._open_index)
+        self.view.activated.connect(self._open_index)
+        self.view.customContextMenuRequested.connect(self._menu)
+        self.summary = QLabel("No query yet")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(self._controls(count, min_score))
+        layout.addWidget(self.view, 1)
+
+    def _controls(self, count: int, min_score: float) -> QHBoxLayout:
+        """Spin boxes with sliders beside them, kept in step both ways."""
+        self.count_spin = QSpinBox()
+        self.count_spin.setRange(1, MAX_COUNT)
+        self.count_spin.setValue(count)
+        self.count_spin.setToolTip("How many results to show")
+        self.count_slider = QSlider(Qt.Orientation.Horizontal)
+        self.count_slider.setRange(1, MAX_COUNT)
+        self.count_slider.setValue(count)
+        self.count_slider.setMaximumWidth(160)
+        self.count_slider.valueChanged.connect(self.count_spin.setValue)
+        self.count_spin.valueChanged.connect(self.count_slider.setValue)
+
+        self.score_spin = QDoubleSpinBox()
+        self.score_spin.setRange(-1.0, 1.0)
+        self.score_spin.setSingleStep(0.05)
+        self.score_spin.setDecimals(2)
+        self.score_spin.setValue(min_score)
+        self.score_spin.setToolTip("Hide results below this cosine similarity")
+        self.score_slider = QSlider(Qt.Orientation.Horizontal)
+        self.score_slider.setRange(-100, 100)
+        self.score_slider.setValue(round(min_score * 100))
+        self.score_slider.setMaximumWidth(160)
+        self.score_slider.valueChanged.connect(lambda v: self.score_spin.setValue(v / 100))
+        self.score_spin.valueChanged.connect(
+            lambda v: self.score_slider.setValue(round(v * 100))
+        )
+        controls = QHBoxLayout()
+        controls.addWidget(self.summary, 1)
+        controls.addWidget(QLabel("Show"))
+        controls.addWidget(self.count_slider)
+        controls.addWidget(self.count_spin)
+        controls.addSpacing(12)
+        controls.addWidget(QLabel("Min score"))
+        controls.addWidget(self.score_slider)
+        controls.addWidget(self.score_spin)
+        return controls
+
+    # ==== what can be done with a hit =======================================================
+    def _open_index(self, index) -> None:
+        hit = self.model.hit(index)
+        if hit is not None:
+            self.open_hit(hit)
+
+    def open_hit(self, hit: SearchHit) -> None:
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(hit.path)):
+            self.messages.warning(f"Could not open {hit.path}")
+
+    def reveal_hit(self, hit: SearchHit) -> None:
+        folder = os.path.dirname(hit.path)
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(folder)):
+            self.messages.warning(f"Could not open {folder}")
+
+    def copy_path(self, hits: Sequence[SearchHit]) -> None:
+        QGuiApplication.clipboard().setText("\n".join(h.path for h in hits))
+        self.messages.info(copied_text(len(hits)))
+
+    def _menu(self, pos) -> None:
+        index = self.view.indexAt(pos)
+        hit = self.model.hit(index)
+        if hit is None:
+            return
+        selected = self.view.selected_hits()
+        if hit not in selected:
+            selected = [hit]
+        menu = self.build_menu(hit, selected)
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def build_menu(self, hit: SearchHit, selected: Sequence[SearchHit]) -> QMenu:
+        """The context menu of ``hit`` (the right-clicked one) among the ``selected`` hits."""
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: self.open_hit(hit))
+        menu.addAction("Reveal in file manager", lambda: self.reveal_hit(hit))
+        menu.addAction("Copy path" if len(selected) == 1 else f"Copy {len(selected)} paths",
+                       lambda: self.copy_path(selected))
+        menu.addSeparator()
+        menu.addAction(
+            "Search with this image" if len(selected) == 1
+            else f"Search with these {len(selected)} images",
+            lambda: emit(self.searchRequested, [h.path for h in selected]),
+        )
+        return menu
