@@ -8,6 +8,7 @@ and in the status bar. Unhandled exceptions in the GUI thread end up in a copyab
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import sys
 import traceback
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgsearch_gui.base.errors import ImageError
 from imgsearch_gui.ui.qtcompat import emit
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,14 @@ class MessageChannel(QObject):
 
     def error(self, text: str, details: str = "") -> Message:
         return self.post(text, Level.ERROR, details)
+
+    def report(self, what: str, exc: BaseException) -> Message:
+        """``what`` failed: a photo that cannot be used is a one-line warning; anything else is
+        an error with its traceback (behind "Details"), for a bug report."""
+        if isinstance(exc, ImageError):
+            return self.warning(f"{what}: {os.path.basename(exc.path)}: {exc.reason}")
+        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return self.error(f"{what}: {exc}", details)
 
     @property
     def last(self) -> Message | None:

@@ -10,6 +10,8 @@ through the one message channel). Signals, in order: ``started``, ``progress``*,
 Cancellation is cooperative: :meth:`cancel` sets the :class:`CancelToken` (pass it on to the core
 function by giving ``cancel=worker.token`` or using :meth:`with_cancel`) and stops pulling items
 from a generator that cannot see the token. Workers never touch widgets.
+
+A :class:`WorkerGroup` holds a window's running workers, so that closing it stops them all.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal
 
 from imgsearch_gui.base.types import CancelToken, Progress
 from imgsearch_gui.ui.qtcompat import emit
@@ -122,3 +124,34 @@ class Worker(QThread):
         if not self.isRunning():
             return True
         return self.wait(timeout_ms)
+
+
+class WorkerGroup(QObject):
+    """The running workers of one window: started here, forgotten (and deleted) once finished, so
+    that closing the window can cancel every one of them and wait until all have stopped."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._workers: set[Worker] = set()
+
+    def start(self, worker: Worker) -> Worker:
+        self._workers.add(worker)
+        worker.finished.connect(lambda w=worker: self._forget(w))
+        worker.start()
+        return worker
+
+    def _forget(self, worker: Worker) -> None:
+        self._workers.discard(worker)
+        worker.deleteLater()
+
+    @property
+    def busy(self) -> bool:
+        return any(w.isRunning() for w in self._workers)
+
+    def stop_all(self, timeout_ms: int = 60_000) -> None:
+        """Cancel every worker, then wait for each (GUI thread only)."""
+        for worker in list(self._workers):
+            worker.cancel()
+        for worker in list(self._workers):
+            if not worker.wait(timeout_ms):  # pragma: no cover - a stuck worker
+                log.error("worker %s did not stop", worker.name)
