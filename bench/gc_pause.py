@@ -24,11 +24,11 @@ def full_collection_ms() -> float:
 
 def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    from imgsearch_gui.ui import main_window
+    from imgsearch_gui.ui import main_window, model_service
     from imgsearch_gui.ui.prefs import ModelChoice, Prefs
 
-    freeze = main_window._freeze_long_lived_objects
-    main_window._freeze_long_lived_objects = lambda: None  # measure the unfrozen state first
+    freeze = model_service._freeze_long_lived_objects
+    model_service._freeze_long_lived_objects = lambda: None  # measure the unfrozen state first
     tmp = Path(tempfile.mkdtemp())
     window = main_window.MainWindow(
         Prefs(QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat)), data_dir=tmp / "d",

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMainWindow, QSplitter
 
 ORGANIZATION = "imgsearch"
 APPLICATION = "imgsearch-gui"
@@ -30,6 +34,15 @@ class ModelChoice:
     size: int = 384
     device: str = "auto"
     weights: str | None = None  # a fine-tuned checkpoint (imgsearch finetune / the dialog)
+
+    @classmethod
+    def of_checkpoint(cls, path: str, device: str) -> ModelChoice:
+        """The choice a fine-tuned checkpoint makes: the backbone, pooling and input size it was
+        trained with (imports torch). Raises ``CheckpointError`` for a file that is not one."""
+        from imgsearch_gui.ml.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(path)
+        return cls(ckpt.backbone, ckpt.pooling, ckpt.size, device, weights=path)
 
     def to_config(self, data_dir: str | Path | None = None):
         """The ``EmbedderConfig`` (imports torch; call from a worker).
@@ -140,6 +153,25 @@ class Prefs:
         self.qsettings.setValue("search/min_score", float(value))
 
     # --- window ---------------------------------------------------------------------------
+    def restore_window(self, window: QMainWindow, splitter: QSplitter,
+                       default_size: tuple[int, int]) -> None:
+        """Put back the saved geometry (``default_size`` if there is none, or it does not fit
+        this screen), toolbars and splitter."""
+        geometry = self.bytes_value("window/geometry")
+        if geometry is None or not window.restoreGeometry(geometry):
+            window.resize(*default_size)
+        state = self.bytes_value("window/state")
+        if state is not None:
+            window.restoreState(state)
+        sizes = self.bytes_value("window/splitter")
+        if sizes is not None:
+            splitter.restoreState(sizes)
+
+    def save_window(self, window: QMainWindow, splitter: QSplitter) -> None:
+        self.set_value("window/geometry", window.saveGeometry())
+        self.set_value("window/state", window.saveState())
+        self.set_value("window/splitter", splitter.saveState())
+
     def bytes_value(self, key: str) -> QByteArray | None:
         value = self.qsettings.value(key)
         return value if isinstance(value, QByteArray) and not value.isEmpty() else None

@@ -166,7 +166,7 @@ def test_close_during_indexing_asks_then_cancels_and_waits(make_window, big_libr
     window.confirm = lambda title, text: asked.append(title) or False
     window.close()
     assert window.isVisible() and window.indexing  # declined: keeps going
-    worker = window._index_worker
+    worker = window.index_queue.worker
     window.confirm = lambda title, text: asked.append(title) or True
     window.close()
     assert asked == ["Stop indexing and quit?"] * 2

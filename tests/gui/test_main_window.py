@@ -11,7 +11,7 @@ from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApp
 from PySide6.QtWidgets import QApplication
 
 from imgsearch_gui.base.types import SearchHit
-from imgsearch_gui.ui.main_window import open_library
+from imgsearch_gui.ui.model_service import open_library
 from imgsearch_gui.ui.prefs import ModelChoice, Prefs
 
 
@@ -300,7 +300,7 @@ def test_index_of_another_model_offers_a_rebuild(make_window, library_dir, qtbot
 
 
 def test_skipped_files_dialog_lists_reasons(window, library_dir, qtbot):
-    from imgsearch_gui.ui.main_window import SkippedDialog
+    from imgsearch_gui.ui.dialogs.skipped import SkippedDialog
 
     index(qtbot, window, library_dir)
     dialog = SkippedDialog(list(window.skipped.values()), window)

@@ -124,12 +124,11 @@ class SettingsDialog(QDialog):
         path = str(self.network.currentData() or "")
         if path:
             try:
-                ckpt = load_checkpoint(path)
+                choice = ModelChoice.of_checkpoint(path, str(self.device.currentData()))
             except CheckpointError as exc:
                 self.warning.setText(str(exc))
                 return
-            self.set_choice(ModelChoice(ckpt.backbone, ckpt.pooling, ckpt.size,
-                                        str(self.device.currentData()), weights=path))
+            self.set_choice(choice)
         self._update_warning()
 
     def choice(self) -> ModelChoice:

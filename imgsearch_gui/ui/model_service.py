@@ -1,0 +1,178 @@
+"""The model service: loads the model and opens the library in the long-lived search-service
+worker, hands on what that worker answers for the current model only, and switches models.
+
+Nothing here imports torch at import time: :func:`open_library` imports the model code inside the
+worker, so the window is on screen before torch loads. Once a model is loaded the long-lived
+objects are frozen out of the garbage collector's scans (:func:`_freeze_long_lived_objects`).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QApplication
+
+from imgsearch_gui.ui.jobs import LibraryLoaded, QueryFailed, QueryOutcome, QueryRequest, SearchService
+from imgsearch_gui.ui.prefs import MAX_COUNT, ModelChoice
+from imgsearch_gui.ui.qtcompat import emit
+from imgsearch_gui.ui.worker import Worker, WorkerGroup
+
+log = logging.getLogger(__name__)
+
+LibraryFactory = Callable[[Path, ModelChoice], object]
+
+
+def open_library(data_dir: Path, model: ModelChoice):
+    """Load the embedder, warm it up and open the library (runs in the loader worker)."""
+    from PIL import Image
+
+    from imgsearch_gui.app.library import ImageLibrary
+    from imgsearch_gui.ml.embedder import load_embedder
+
+    config = model.to_config(data_dir)
+    embedder = load_embedder(config)
+    # One pass through the network now, so the first query is as fast as the others.
+    embedder.embed_image(Image.new("RGB", (model.size, max(32, model.size * 3 // 4)), "gray"))
+    _warm_up_decoding()
+    return ImageLibrary.for_config(data_dir, embedder, config.dba)
+
+
+def _warm_up_decoding() -> None:
+    """Load PIL's format plugins and decode one JPEG in this (loader) thread, so that indexing
+    does not pay first-use costs, which hold the GIL and can stall the GUI thread."""
+    import io
+
+    from PIL import Image
+
+    from imgsearch_gui.base.images import load_image
+
+    Image.init()
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "gray").save(buf, "JPEG")
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as fh:
+        fh.write(buf.getvalue())
+        fh.flush()
+        load_image(fh.name, max_side=32)
+
+
+def _freeze_long_lived_objects() -> None:
+    """Take what is loaded now (torch, the model, Qt wrappers: ~400k objects) out of the cyclic
+    garbage collector's scans. A full collection over them took ~210 ms with the GIL held, which
+    froze the window whenever one ran during indexing or a search; after the freeze it takes
+    ~0 ms (bench/gc_pause.py). Unfreezing first lets a replaced model's cycles be collected."""
+    import gc
+
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+class ModelService(QObject):
+    """Owns the current model, the library opened with it and the worker that serves its queries.
+
+    Each :meth:`switch` is a new generation: what an older service still sends (a library it
+    loaded late, the answer to a query) is dropped, so a switch never mixes two models.
+    """
+
+    loadStarted = Signal(object)  # the ModelChoice being loaded
+    loaded = Signal(object)  # the library, opened with the current model
+    failed = Signal(object)  # the exception: the model or the library could not be loaded
+    answered = Signal(object)  # QueryOutcome
+    queryFailed = Signal(object, object)  # QueryRequest, exception
+    ended = Signal()  # the current service stopped (its queries will not be answered)
+
+    def __init__(self, workers: WorkerGroup, data_dir: Path, model: ModelChoice,
+                 factory: LibraryFactory = open_library, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.workers = workers
+        self.model = model
+        self.data_dir = data_dir
+        self.factory = factory
+        self.library = None
+        self._service: SearchService | None = None
+        self._worker: Worker | None = None
+        self._gen = 0
+        self._closing = False
+
+    @property
+    def running(self) -> bool:
+        return self._service is not None and self._worker is not None
+
+    @property
+    def loading(self) -> bool:
+        return self.library is None and self._worker is not None
+
+    def start(self) -> None:
+        """Start the search service: it loads the model, then answers every query."""
+        emit(self.loadStarted, self.model)
+        service = SearchService(MAX_COUNT)
+        worker = Worker.with_cancel(service.serve, self.factory, self.data_dir, self.model,
+                                    name="search-service", progress_interval=0)
+        gen = self._gen
+        worker.result.connect(lambda item: self._item(item, gen))
+        worker.error.connect(self._failed)
+        worker.finished.connect(lambda: self._ended(worker))
+        self._service, self._worker = service, worker
+        self.workers.start(worker)
+
+    def submit(self, request: QueryRequest) -> None:
+        """Queue ``request``; only the newest waiting request is answered."""
+        if self._service is not None:
+            self._service.submit(request)
+
+    def switch(self, model: ModelChoice) -> None:
+        """Stop the service of the current model, close its library, load ``model``."""
+        self._gen += 1  # what the old service still sends is stale now
+        if self._worker is not None:
+            self._service.stop()
+            self._worker.stop()
+        old, self.library = self.library, None
+        QApplication.processEvents()  # deliver the finished workers' last signals
+        if old is not None:
+            old.close()
+        self.model = model
+        self.start()
+
+    def shutdown(self) -> None:
+        """The window closes: answer nothing more; the worker group stops the thread."""
+        self._closing = True
+        if self._service is not None:
+            self._service.stop()
+
+    def close_library(self) -> None:
+        if self.library is not None:
+            try:
+                self.library.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing the library failed")
+            self.library = None
+
+    def _item(self, item, gen: int) -> None:
+        if isinstance(item, LibraryLoaded):
+            self._loaded(item.library, gen)
+        elif gen != self._gen or self._closing:
+            return
+        elif isinstance(item, QueryOutcome):
+            emit(self.answered, item)
+        elif isinstance(item, QueryFailed):
+            emit(self.queryFailed, item.request, item.error)
+
+    def _loaded(self, library, gen: int) -> None:
+        if self._closing or gen != self._gen:
+            library.close()
+            return
+        self.library = library
+        _freeze_long_lived_objects()
+        emit(self.loaded, library)
+
+    def _failed(self, exc: BaseException) -> None:
+        emit(self.failed, exc)
+
+    def _ended(self, worker: Worker) -> None:
+        if worker is self._worker:
+            self._worker = None
+            emit(self.ended)
