@@ -10,6 +10,9 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     from imgsearch_gui import __version__
+    from imgsearch_gui.base import registry
+
+    poolings = registry.pooling_names()
 
     parser = argparse.ArgumentParser(
         prog="imgsearch-gui",
@@ -17,11 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir",
                         help="folder of the index and catalog (default: user data dir)")
-    parser.add_argument("--backbone", help="CNN backbone, e.g. efficientnet_lite0 (overrides the "
-                                           "saved setting for this session)")
-    parser.add_argument("--pooling", help="mac, sum, spoc, gem, rmac or crow")
+    parser.add_argument("--backbone", help=f"CNN backbone, e.g. {registry.DEFAULT_BACKBONE} "
+                                           "(overrides the saved setting for this session)")
+    parser.add_argument("--pooling", help=f"{', '.join(poolings[:-1])} or {poolings[-1]}")
     parser.add_argument("--size", type=int, help="input size: longest side in pixels")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the model runs")
+    parser.add_argument("--device", choices=registry.device_names(), help="where the model runs")
     parser.add_argument("--settings", help="use this INI file for the GUI settings (testing)")
     parser.add_argument("--demo", action="store_true",
                         help="add the bundled demo photos as a library, index them and search "

@@ -1,26 +1,30 @@
 """Persistent GUI preferences (QSettings) and the model choice made in the settings dialog.
 
-Nothing here imports torch: the embedder configuration is only built (lazily) in the worker that
-loads the model, so the window appears at once.
+Names and defaults of backbones, poolings and devices come from ``base/registry.py``, the one
+source the CLI reads too. Nothing here imports torch: the embedder is only built (lazily) in the
+worker that loads the model, so the window appears at once.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from imgsearch_gui.base import registry
+from imgsearch_gui.base.config import EmbedderConfig
+
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QMainWindow, QSplitter
+
+log = logging.getLogger(__name__)
 
 ORGANIZATION = "imgsearch"
 APPLICATION = "imgsearch-gui"
 
-BACKBONES = ("efficientnet_lite0", "efficientnet_lite2", "resnet50", "resnet101", "vgg16", "tiny")
-POOLINGS = ("gem", "mac", "sum", "spoc", "rmac", "crow")
-DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_COUNT = 50
 MAX_COUNT = 200  # results fetched per query; the count/min-score controls filter these
 
@@ -29,10 +33,10 @@ MAX_COUNT = 200  # results fetched per query; the count/min-score controls filte
 class ModelChoice:
     """What the settings dialog controls: changing any field means re-indexing."""
 
-    backbone: str = "efficientnet_lite0"
-    pooling: str = "rmac"  # = EmbedderConfig's default (not imported here: that loads torch)
-    size: int = 384
-    device: str = "auto"
+    backbone: str = registry.DEFAULT_BACKBONE
+    pooling: str = registry.DEFAULT_POOLING
+    size: int = registry.DEFAULT_SIZE
+    device: str = registry.DEFAULT_DEVICE
     weights: str | None = None  # a fine-tuned checkpoint (imgsearch finetune / the dialog)
 
     @classmethod
@@ -44,8 +48,16 @@ class ModelChoice:
         ckpt = load_checkpoint(path)
         return cls(ckpt.backbone, ckpt.pooling, ckpt.size, device, weights=path)
 
+    @classmethod
+    def of_config(cls, config: EmbedderConfig) -> ModelChoice:
+        """The part of an ``EmbedderConfig`` the dialog shows. Raises ``ValueError`` or
+        ``TypeError`` for a size that is not a number."""
+        return cls(backbone=str(config.backbone), pooling=str(config.pooling),
+                   size=int(config.size), device=str(config.device),
+                   weights=str(config.weights) if config.weights else None)
+
     def to_config(self, data_dir: str | Path | None = None):
-        """The ``EmbedderConfig`` (imports torch; call from a worker).
+        """The ``EmbedderConfig`` (a checkpoint's weights import torch: call from a worker).
 
         Settings the dialog does not show (weights file, layer, multi-scale) are kept from the
         configuration ``data_dir`` was indexed with, as long as the backbone stays the same.
@@ -53,7 +65,6 @@ class ModelChoice:
         from dataclasses import replace
 
         from imgsearch_gui.app.config import apply_overrides, load_config
-        from imgsearch_gui.base.config import EmbedderConfig
 
         base = EmbedderConfig()
         if data_dir is not None:
@@ -112,11 +123,13 @@ class Prefs:
         pooling = str(s.value("model/pooling", default.pooling))
         device = str(s.value("model/device", default.device))
         weights = str(s.value("model/weights", "") or "") or None
+        # hidden (test-only) backbones stay valid here; only the settings dialog hides them
         return ModelChoice(
-            backbone=backbone if backbone in BACKBONES else default.backbone,
-            pooling=pooling if pooling in POOLINGS else default.pooling,
-            size=size if 32 <= size <= 2048 else default.size,
-            device=device if device in DEVICES else default.device,
+            backbone=backbone if backbone in registry.backbone_names(include_hidden=True)
+            else default.backbone,
+            pooling=pooling if pooling in registry.pooling_names() else default.pooling,
+            size=size if registry.MIN_SIZE <= size <= registry.MAX_SIZE else default.size,
+            device=device if device in registry.device_names() else default.device,
             weights=weights if weights and Path(weights).is_file() else None,
         )
 
@@ -184,27 +197,17 @@ class Prefs:
 
 
 def model_from_data_dir(data_dir: str | Path) -> ModelChoice | None:
-    """The model a data dir was indexed with (``embedder.json``, written by core/config.py), read
-    without importing torch. None when there is none or it cannot be read."""
-    import json
+    """The model a data dir was indexed with (its ``embedder.json``, read by app/config.py,
+    which imports no torch). None when there is none, or its values do not make a choice (a size
+    that is not a number); an unreadable file counts as the defaults, as it does for the CLI."""
+    from imgsearch_gui.app.config import CONFIG_FILE, load_config
 
-    path = Path(data_dir) / "embedder.json"
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
+    if not (Path(data_dir) / CONFIG_FILE).is_file():
         return None
-    if not isinstance(raw, dict):
-        return None
-    base = ModelChoice()
     try:
-        return ModelChoice(
-            backbone=str(raw.get("backbone", base.backbone)),
-            pooling=str(raw.get("pooling", base.pooling)),
-            size=int(raw.get("size", base.size)),
-            device=str(raw.get("device", base.device)),
-            weights=str(raw["weights"]) if raw.get("weights") else None,
-        )
-    except (TypeError, ValueError):
+        return ModelChoice.of_config(load_config(Path(data_dir)))
+    except (TypeError, ValueError, AttributeError) as exc:  # AttributeError: JSON, not an object
+        log.warning("ignoring the model in %s: %s", Path(data_dir) / CONFIG_FILE, exc)
         return None
 
 

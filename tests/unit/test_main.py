@@ -17,3 +17,14 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exc:
         app.main(["--version"])
     assert exc.value.code == 0 and "imgsearch" in capsys.readouterr().out
+
+
+def test_choices_and_help_come_from_the_registry():
+    from imgsearch_gui.base import registry
+
+    parser = app.build_parser()
+    device = next(a for a in parser._actions if a.dest == "device")
+    assert list(device.choices) == registry.device_names()
+    pooling = next(a for a in parser._actions if a.dest == "pooling")
+    assert all(name in pooling.help for name in registry.pooling_names())
+    assert parser.parse_args(["--backbone", "tiny"]).backbone == "tiny"  # hidden, still usable

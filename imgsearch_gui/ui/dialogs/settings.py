@@ -1,7 +1,13 @@
-"""Settings dialog: backbone, pooling, input size and device (a change means re-indexing)."""
+"""Settings dialog: backbone, pooling, input size and device (a change means re-indexing).
+
+The names, labels and defaults are the registry's (``base/registry.py``). Test-only backbones
+("tiny") are not offered, unless the current choice or a chosen checkpoint already uses one: the
+dialog must show what is in use rather than silently switch it.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -15,26 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgsearch_gui.base import registry
 from imgsearch_gui.base.errors import CheckpointError
 from imgsearch_gui.ml.checkpoint import list_checkpoints, load_checkpoint
-from imgsearch_gui.ui.prefs import BACKBONES, DEVICES, POOLINGS, ModelChoice
+from imgsearch_gui.ui.prefs import ModelChoice
 
-_BACKBONE_NOTES = {
-    "efficientnet_lite0": "bundled weights, fast (default)",
-    "efficientnet_lite2": "bundled weights, more accurate, slower",
-    "resnet50": "torchvision weights (needs a weights file offline)",
-    "resnet101": "torchvision weights (needs a weights file offline)",
-    "vgg16": "torchvision weights (needs a weights file offline)",
-    "tiny": "random weights, for tests only",
-}
-_POOLING_NOTES = {
-    "gem": "GeM, generalised mean (default)",
-    "mac": "MAC, max of each channel",
-    "sum": "sum pooling",
-    "spoc": "SPoC, centre-weighted sum",
-    "rmac": "R-MAC, regional max",
-    "crow": "CroW, cross-dimensional weighting",
-}
+log = logging.getLogger(__name__)
 
 
 class SettingsDialog(QDialog):
@@ -56,20 +48,19 @@ class SettingsDialog(QDialog):
             self.network.addItem(f"Fine-tuned: {Path(path).stem}", path)
 
         self.backbone = QComboBox()
-        for name in BACKBONES:
-            self.backbone.addItem(f"{name} — {_BACKBONE_NOTES.get(name, '')}", name)
+        for name in registry.backbone_names():
+            self.backbone.addItem(registry.label(name), name)
         self.pooling = QComboBox()
-        for name in POOLINGS:
-            self.pooling.addItem(_POOLING_NOTES.get(name, name), name)
+        for name in registry.pooling_names():
+            self.pooling.addItem(registry.label(name), name)
         self.size = QSpinBox()
-        self.size.setRange(32, 2048)
+        self.size.setRange(registry.MIN_SIZE, registry.MAX_SIZE)
         self.size.setSingleStep(32)
         self.size.setSuffix(" px")
         self.size.setToolTip("Longest side of the image fed to the network")
         self.device = QComboBox()
-        for name, label in zip(DEVICES, ("Automatic (CUDA if available)", "CPU", "CUDA GPU"),
-                               strict=True):
-            self.device.addItem(label, name)
+        for name in registry.device_names():
+            self.device.addItem(registry.label(name), name)
 
         form = QFormLayout()
         form.addRow("&Network:", self.network)
@@ -109,6 +100,9 @@ class SettingsDialog(QDialog):
         self._update_warning()
 
     def set_choice(self, choice: ModelChoice) -> None:
+        known = choice.backbone in registry.backbone_names(include_hidden=True)
+        if known and self.backbone.findData(choice.backbone) < 0:  # a test-only one, in use
+            self.backbone.addItem(registry.label(choice.backbone), choice.backbone)
         for combo, value in (
             (self.backbone, choice.backbone),
             (self.pooling, choice.pooling),
