@@ -1,4 +1,4 @@
-"""The plain-Python jobs the GUI's workers run (no Qt needed)."""
+"""The plain-Python jobs the GUI's workers run (ui/jobs.py: no Qt, so tested without a display)."""
 
 from __future__ import annotations
 
