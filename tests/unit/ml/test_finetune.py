@@ -28,12 +28,13 @@ from imgsearch_gui.ml.finetune import (
     contrastive_loss,
     finetune,
     freeze_batchnorm,
-    learn_supervised_whitening,
+    inspect_folder,
     run_to_end,
     scan_folder,
     split_per_class,
     triplet_loss,
 )
+from imgsearch_gui.ml.finetune.loop import lr_at
 
 PATTERNS = ("hstripes", "vstripes", "checks", "rings")
 
@@ -326,8 +327,24 @@ def test_losses_are_zero_when_classes_are_well_separated():
     assert contrastive_loss(mixed, y, 0.7).item() > 0.5
 
 
-def test_supervised_whitening_shapes():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(40, 8)).astype(np.float32)
-    w = learn_supervised_whitening(x, [i % 4 for i in range(40)])
-    assert w["mean"].shape == (8,) and w["projection"].shape == (8, 8)
+def test_lr_warms_up_then_decays_to_one_percent():
+    lrs = [lr_at(step, 20, 1.0, warmup=4) for step in range(20)]
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:], strict=False))
+    assert lr_at(20, 20, 1.0, 4) == pytest.approx(0.01) and lr_at(99, 20, 1.0, 4) == pytest.approx(0.01)
+
+
+def test_inspect_folder_reports_usable_counts_and_bad_files(labelled):
+    events = list(inspect_folder(labelled, workers=1))
+    report = events[-1]
+    assert all(isinstance(e, Progress) and e.stage == "load" for e in events[:-1])
+    assert report.counts == {c: (16, 0) for c in sorted(PATTERNS)}
+    assert {Path(b.path).name for b in report.bad_files} == {"broken.jpg", "empty.png"}
+    assert report.error is None and not report.given_split
+
+
+def test_inspect_folder_says_what_training_would_refuse(tmp_path):
+    make_labelled(tmp_path / "one", per_class=3, classes=PATTERNS[:1])
+    report = list(inspect_folder(tmp_path / "one", workers=1))[-1]
+    assert report.counts == {"hstripes": (3, 0)} and "only one class" in report.error
+    assert "not a folder" in list(inspect_folder(tmp_path / "missing"))[-1].error

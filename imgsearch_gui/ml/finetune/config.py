@@ -1,0 +1,68 @@
+"""The fine-tuning recipe: losses and every setting, checked before anything is read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imgsearch_gui.base import registry
+from imgsearch_gui.base.errors import FinetuneError
+
+LOSSES = ("classification", "contrastive", "triplet")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """The training recipe. Defaults are the measured CPU recipe (bench/finetune.py)."""
+
+    backbone: str = "efficientnet_lite0"
+    weights: str | None = None  # start from these weights (e.g. an earlier checkpoint)
+    pooling: str = "gem"
+    size: int = 224  # longest side of the images; training crops are size x size
+    loss: str = "classification"
+    epochs: int = 7  # whole-network epochs (bench/finetune.py: flowers17 0.865 at 5, 0.890 at 7)
+    head_epochs: int = 1  # classification: epochs training the head (and p) alone first
+    batch_size: int | None = None  # None: 32 on CPU, 64 on CUDA
+    lr: float | None = None  # backbone (None: 1e-3 classification, 1e-4 contrastive/triplet,
+    # measured by bench/finetune.py); the head and GeM's p get lr_head_factor x this
+    lr_head_factor: float = 10.0
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.1
+    temperature: float = 0.05  # cosine-softmax: logits = cos / temperature
+    margin: float | None = None  # contrastive 0.7 (distance), triplet 0.1 (squared distance)
+    val_fraction: float = 0.2
+    seed: int = 0
+    patience: int = 2  # early stopping: epochs without a better val mAP
+    whiten: bool = False  # learn a supervised (Lw) whitening on the train split afterwards
+    device: str = "auto"
+    workers: int = 2  # decoding threads
+    threads: int | None = None  # torch intra-op threads (None: leave torch's setting)
+    max_per_class: int | None = None  # cap on training images per class (quick runs)
+    name: str | None = None  # checkpoint file name (without .pt); default derived
+
+    @property
+    def backbone_lr(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return 1e-3 if self.loss == "classification" else 1e-4
+
+    def checked(self) -> FinetuneConfig:
+        if self.loss not in LOSSES:
+            raise FinetuneError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+        if self.pooling not in registry.POOLINGS:
+            raise FinetuneError(f"unknown pooling {self.pooling!r}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise FinetuneError("--val-fraction must be between 0 and 1 (exclusive)")
+        if self.epochs < 0 or self.head_epochs < 0 or self.epochs + self.head_epochs < 1:
+            raise FinetuneError("at least one training epoch is needed")
+        if self.size < 32:
+            raise FinetuneError("the input size must be at least 32 px")
+        if self.batch_size is not None and self.batch_size < 2:
+            raise FinetuneError("the batch size must be at least 2")
+        return self
+
+    @property
+    def loss_margin(self) -> float:
+        """contrastive 0.7 (distance), triplet 0.1 (squared distance) unless ``margin`` is set."""
+        if self.margin is not None:
+            return self.margin
+        return 0.7 if self.loss == "contrastive" else 0.1

@@ -1,0 +1,124 @@
+"""What :func:`~imgsearch_gui.ml.finetune.finetune` yields, in order (besides Progress):
+:class:`DataReady` once, :class:`TrainStep` per optimiser step, :class:`EpochEnd` per epoch,
+:class:`FinetuneResult` last. Plain frozen dataclasses: the CLI and the dialog only read them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from imgsearch_gui.base.types import SkippedFile
+
+
+@dataclass(frozen=True)
+class ClassCount:
+    """Usable images of one class on each side of the split."""
+
+    name: str
+    train: int
+    val: int
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """The checked, split data of a run (also stored in the checkpoint's ``info``)."""
+
+    root: str
+    split: str  # "given" (train/validation folders) or "random"
+    val_fraction: float | None
+    seed: int
+    classes: tuple[ClassCount, ...]
+    bad_files: tuple[SkippedFile, ...] = ()
+
+    @property
+    def n_train(self) -> int:
+        return sum(c.train for c in self.classes)
+
+    @property
+    def n_val(self) -> int:
+        return sum(c.val for c in self.classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root, "split": self.split, "val_fraction": self.val_fraction,
+            "seed": self.seed, "n_train": self.n_train, "n_val": self.n_val,
+            "classes": {c.name: {"train": c.train, "val": c.val} for c in self.classes},
+            "bad_files": [{"path": b.path, "reason": b.reason} for b in self.bad_files],
+        }
+
+
+@dataclass(frozen=True)
+class DataReady:
+    """Yielded once, when the data is checked and split, before any training."""
+
+    summary: DataSummary
+    device: str
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """Yielded after every optimiser step."""
+
+    stage: str  # "head" | "full"
+    epoch: int  # 1-based over all epochs (head epochs first)
+    epochs: int
+    step: int  # 1-based within the epoch
+    steps: int
+    loss: float  # running mean over the epoch so far
+    lr: float  # backbone lr (head lr in the head stage)
+    images_per_s: float
+    eta_s: float | None  # whole run, including evaluations
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """Yielded after every epoch, with the val mAP it reached."""
+
+    stage: str
+    epoch: int
+    epochs: int
+    loss: float
+    val_map: float
+    p: float | None  # GeM's p after the epoch
+    seconds: float
+    best: bool
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    """Yielded last, also when cancelled (then ``cancelled`` and no checkpoint)."""
+
+    map_before: float
+    map_after: float
+    checkpoint: str | None
+    seconds: float
+    cpu_seconds: float
+    history: tuple[EpochEnd, ...]
+    data: DataSummary
+    best_epoch: int
+    cancelled: bool = False
+    stopped_early: bool = False
+    map_whitened: float | None = None
+    pooling_params: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "map_before": self.map_before, "map_after": self.map_after,
+            "map_whitened": self.map_whitened, "checkpoint": self.checkpoint,
+            "seconds": round(self.seconds, 2), "cpu_seconds": round(self.cpu_seconds, 2),
+            "best_epoch": self.best_epoch, "cancelled": self.cancelled,
+            "stopped_early": self.stopped_early, "pooling_params": self.pooling_params,
+            "history": [asdict(h) for h in self.history], "data": self.data.to_dict(),
+        }
+
+
+def run_to_end(events: Iterator[Any]) -> FinetuneResult:
+    """Drain a :func:`finetune` generator; its result."""
+    result = None
+    for event in events:
+        if isinstance(event, FinetuneResult):
+            result = event
+    assert result is not None
+    return result
