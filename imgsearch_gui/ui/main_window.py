@@ -92,8 +92,7 @@ class MainWindow(QMainWindow):
                                        self.messages, self.prefs, self)
         self._connect()
         self.prefs.restore_window(self, self.splitter, default_size=(1200, 780))
-        self._refresh_libraries()
-        self._update_page()
+        self._libraries_changed()
         self.models.start()
         self.workers.start(Worker.with_cancel(self.thumbnails.cache.prune, name="prune-thumbnails"))
 
@@ -125,11 +124,8 @@ class MainWindow(QMainWindow):
         self.search.rebuildNeeded.connect(self.index_queue.offer_rebuild)
         self.search.finished.connect(self.searchFinished)
 
-    def _refresh_libraries(self) -> None:
-        window_ui.fill_library_menu(self, self.prefs.libraries)
-
     def _libraries_changed(self) -> None:
-        self._refresh_libraries()
+        window_ui.fill_library_menu(self, self.prefs.libraries)
         self._update_page()
 
     def _update_page(self) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from imgsearch_gui.ui.qtcompat import emit
+
+log = logging.getLogger(__name__)
 
 MIN_REGION_PX = 8  # in image pixels; smaller drags are clicks
 

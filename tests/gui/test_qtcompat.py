@@ -8,7 +8,6 @@ from PySide6.QtCore import QObject, Signal
 
 from imgsearch_gui.ui import qtcompat
 
-
 #: What other threads and temporaries may move a reference count by meanwhile; a leak of one
 #: reference per call would move it by 30,000.
 NOISE = 1_000

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import platform
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from imgsearch_gui import __version__
+
+log = logging.getLogger(__name__)
 
 
 def about_text(model: str = "") -> str:

@@ -6,6 +6,7 @@ The training itself is :func:`imgsearch_gui.ml.finetune.finetune` (a generator) 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import replace
@@ -48,6 +49,8 @@ from imgsearch_gui.ml.finetune import (
     inspect_folder,
 )
 from imgsearch_gui.ui.worker import Worker
+
+log = logging.getLogger(__name__)
 
 _LOSS_LABELS = {
     "classification": "Classification (softmax head, two stages) — recommended",
