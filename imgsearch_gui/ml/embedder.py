@@ -19,13 +19,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from imgsearch_gui.base import registry
 from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.base.errors import DeviceUnavailableError, ImageError
 from imgsearch_gui.base.images import load_image
 from imgsearch_gui.base.meta import ModelMeta
 from imgsearch_gui.base.types import CancelToken
-from imgsearch_gui.ml import functional as LF
 from imgsearch_gui.ml.backbones import LoadedBackbone, load_backbone
 from imgsearch_gui.ml.batching import embed_by_shape
 from imgsearch_gui.ml.checkpoint import is_checkpoint, load_checkpoint
@@ -69,6 +67,11 @@ def image_to_tensor(image: Image.Image, size: int) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1)
 
 
+def decode(path: str | os.PathLike[str], size: int) -> torch.Tensor:
+    """The photo at ``path`` as the network is fed it: uint8 CHW, longest side ``size``."""
+    return image_to_tensor(load_image(path, max_side=size), size)
+
+
 class Embedder:
     """One loaded model; thread-safe for sequential calls (the GUI serialises them)."""
 
@@ -76,10 +79,10 @@ class Embedder:
                  pooling_params: dict[str, float] | None = None) -> None:
         self.config = config
         self.device = resolve_device(config.device)
-        self.pooling_params = {**LF.DEFAULT_PARAMS.get(config.pooling, {}), **(pooling_params or {})}
-        registry.check_pooling(config.pooling)  # UnknownChoiceError naming the choices
+        pool = Pooling(config.pooling, **(pooling_params or {}))  # UnknownChoiceError if unknown
+        self.pooling_params = dict(pool.params)  # the defaults, with the given ones over them
         self.scales = MULTISCALE if config.multiscale else (1.0,)
-        net = RetrievalNet(backbone, Pooling(config.pooling, **self.pooling_params), self.scales)
+        net = RetrievalNet(backbone, pool, self.scales)
         # channels_last is faster on CUDA and, measured, on CPU too (oneDNN depthwise convs).
         self.net = net.to(self.device).to(memory_format=torch.channels_last)
         self.backbone = self.net.backbone
@@ -140,7 +143,7 @@ class Embedder:
         return self.embed_batch(self._decode(str(path))[None])[0]
 
     def _decode(self, path: str) -> torch.Tensor:
-        return self.prepare(load_image(path, max_side=self.config.size))
+        return decode(path, self.config.size)
 
     def embed_files(
         self, paths: Sequence[str | os.PathLike[str]], cancel: CancelToken | None = None

@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from imgsearch_gui.base.errors import FinetuneError, ImageError
-from imgsearch_gui.base.images import is_supported, load_image
+from imgsearch_gui.base.images import is_supported
 from imgsearch_gui.base.types import CancelToken, Progress, SkippedFile
-from imgsearch_gui.ml.embedder import image_to_tensor
+from imgsearch_gui.ml.embedder import decode
 from imgsearch_gui.ml.finetune.config import FinetuneConfig
 from imgsearch_gui.ml.finetune.events import ClassCount, DataSummary
 
@@ -123,11 +123,6 @@ def split_per_class(items: Sequence[tuple[int, str]], val_fraction: float, seed:
         val += idx[:n_val]
         train += idx[n_val:]
     return sorted(train), sorted(val)
-
-
-def decode(path: Path, size: int) -> torch.Tensor:
-    """uint8 CHW tensor, longest side ``size``: exactly what the Embedder feeds the network."""
-    return image_to_tensor(load_image(path, max_side=size), size)
 
 
 def check_images(paths: Sequence[Path], size: int = 64, workers: int = 2,
