@@ -4,9 +4,12 @@ data (read, split) -> model (seeded; off-the-shelf val mAP; classification: an i
 -> stages (head, full) of epochs (optimiser steps, then the val mAP, the best epoch kept, early
 stopping) -> best weights back -> optional supervised whitening -> one atomic checkpoint.
 
-A step that notices the cancel yields the cancelled :class:`FinetuneResult` itself and returns a
-false value; the caller then stops. Seeds and the order in which random numbers are drawn are
-part of the recipe: the same config on the same data gives the same events.
+A step that notices the cancel returns a false value and its caller stops; the cancelled
+:class:`FinetuneResult` is yielded where the cancel was noticed (inside an epoch: with the
+prefetcher still running) or, before training, by :func:`finetune`.
+
+Seeds and the order in which random numbers are drawn are part of the recipe: the same config on
+the same data gives the same events.
 """
 
 from __future__ import annotations
@@ -180,6 +183,20 @@ class Run:
     data: Split
     model: Model
     map_before: float
+    # the plan, from the above
+    head_epochs: int = field(init=False)  # 0 without a head
+    total_epochs: int = field(init=False)
+    steps_per_epoch: int = field(init=False)
+    per_class: int = field(init=False)  # images of a class in a batch
+    labels: torch.Tensor = field(init=False)
+    backbone_params: list[nn.Parameter] = field(init=False)
+    extra_params: list[nn.Parameter] = field(init=False)  # pooling (GeM's p) and head
+    lr_head: float = field(init=False)
+    amp_dtype: torch.dtype = field(init=False)
+    scaler: torch.amp.GradScaler = field(init=False)
+    rng: random.Random = field(init=False)  # batch sampling
+    best: Best = field(init=False)
+    # what the epochs change
     epoch: int = 0  # 1-based over all epochs, head epochs first
     history: list[EpochEnd] = field(default_factory=list)
     bad_epochs: int = 0  # epochs without a better val mAP (early stopping)
@@ -189,20 +206,20 @@ class Run:
     eval_time_per_image: float | None = None
 
     def __post_init__(self) -> None:
-        model, cuda = self.model, self.model.device.type == "cuda"
-        self.head_epochs = self.config.head_epochs if model.head is not None else 0
-        self.total_epochs = self.head_epochs + self.config.epochs
+        model, config = self.model, self.config
+        self.head_epochs = config.head_epochs if model.head is not None else 0
+        self.total_epochs = self.head_epochs + config.epochs
         self.steps_per_epoch = max(1, math.ceil(len(self.data.train_images) / self.batch_size))
-        self.per_class = 2 if self.config.loss == "classification" else 4
+        self.per_class = 2 if config.loss == "classification" else 4
         self.labels = torch.tensor(self.data.train_labels)
         self.backbone_params = [p for p in model.net.backbone.parameters() if p.requires_grad]
         self.extra_params = list(model.net.pool.parameters()) + (
             list(model.head.parameters()) if model.head else [])
-        self.lr_head = self.config.backbone_lr * self.config.lr_head_factor
-        use_fp16 = cuda and not torch.cuda.is_bf16_supported()
+        self.lr_head = config.backbone_lr * config.lr_head_factor
+        use_fp16 = model.device.type == "cuda" and not torch.cuda.is_bf16_supported()
         self.amp_dtype = torch.float16 if use_fp16 else torch.bfloat16
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_fp16)
-        self.rng = random.Random(self.config.seed)
+        self.rng = random.Random(config.seed)
         self.best = Best.of(model, self.map_before, 0)
 
     def cancelled(self) -> FinetuneResult:
