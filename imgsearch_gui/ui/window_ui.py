@@ -1,16 +1,24 @@
 """What the main window is made of: its widgets, actions (text, shortcut, tip), menu bar, toolbar
 and the Library menu, which lists the libraries. Like the code ``uic`` writes for a ``.ui`` file,
 :func:`setup_ui` puts them on the window as attributes; the window's methods are the actions'
-slots, and the window connects the rest."""
+slots, and the window connects the rest (typed QMainWindow: main_window.py imports this module)."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import QLabel, QMenu, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from imgsearch_gui.ui.messages import MessageBanner
 from imgsearch_gui.ui.widgets.drop_overlay import DropOverlay
@@ -19,13 +27,10 @@ from imgsearch_gui.ui.widgets.indexing_panel import IndexingPanel
 from imgsearch_gui.ui.widgets.query_panel import QueryPanel
 from imgsearch_gui.ui.widgets.results_panel import ResultsPanel
 
-if TYPE_CHECKING:
-    from imgsearch_gui.ui.main_window import MainWindow
-
 log = logging.getLogger(__name__)
 
 
-def setup_ui(window: MainWindow) -> None:
+def setup_ui(window: QMainWindow) -> None:
     """The widgets, then the commands (they need the widgets: "Search whole photo")."""
     _build_widgets(window)
     _build_actions(window)
@@ -33,7 +38,7 @@ def setup_ui(window: MainWindow) -> None:
     _build_toolbar(window)
 
 
-def _build_widgets(w: MainWindow) -> None:
+def _build_widgets(w: QMainWindow) -> None:
     """Banner; first-run page or query | results; indexing panel; status bar."""
     w.banner = MessageBanner()
     w.empty = EmptyState()
@@ -75,7 +80,7 @@ def _build_widgets(w: MainWindow) -> None:
     w.statusBar().addPermanentWidget(w.model_label)
 
 
-def _action(window: MainWindow, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+def _action(window: QMainWindow, text: str, slot, shortcut=None, tip: str = "") -> QAction:
     action = QAction(text, window)
     if shortcut is not None:
         action.setShortcut(QKeySequence(shortcut))
@@ -87,7 +92,7 @@ def _action(window: MainWindow, text: str, slot, shortcut=None, tip: str = "") -
     return action
 
 
-def _build_actions(w: MainWindow) -> None:
+def _build_actions(w: QMainWindow) -> None:
     """Every command of the window as ``window.<name>_action``."""
     K = QKeySequence.StandardKey
     w.open_action = _action(w, "&Open photo…", w.open_query_dialog, K.Open,
@@ -126,7 +131,7 @@ def _build_actions(w: MainWindow) -> None:
                                     lambda: w.query_view.set_region(None))
 
 
-def _build_menus(w: MainWindow) -> None:
+def _build_menus(w: QMainWindow) -> None:
     bar = w.menuBar()
     file_menu = bar.addMenu("&File")
     file_menu.addAction(w.open_action)
@@ -146,7 +151,7 @@ def _build_menus(w: MainWindow) -> None:
     help_menu.addAction(w.about_action)
 
 
-def _build_toolbar(w: MainWindow) -> None:
+def _build_toolbar(w: QMainWindow) -> None:
     toolbar = w.addToolBar("Main")
     toolbar.setObjectName("mainToolbar")
     toolbar.setMovable(False)
@@ -160,7 +165,7 @@ def _build_toolbar(w: MainWindow) -> None:
     toolbar.addAction(w.settings_action)
 
 
-def fill_library_menu(w: MainWindow, roots: list[str]) -> None:
+def fill_library_menu(w: QMainWindow, roots: list[str]) -> None:
     """The Library menu for these libraries (Re-index and Remove list each one)."""
     menu = w.library_menu
     menu.clear()
