@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
 
         self.setWindowTitle("imgsearch")
         self.setAcceptDrops(True)
-        window_ui.setup_ui(self)
+        window_ui.setup_ui(self)  # the widgets, actions and menus, as attributes of self
         self.search = SearchController(self.models, self.query_panel, self.results_panel,
                                        self.messages, self.prefs, self)
         self._connect()
