@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from imgsearch_gui.base import registry
-from imgsearch_gui.base.errors import BackboneUnavailableError
+from imgsearch_gui.base.errors import BackboneUnavailableError, UnknownChoiceError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class _TruncatedAt(nn.Module):
         modules = dict(model.named_modules())
         if layer not in modules or not layer:
             names = [n for n, m in model.named_children()]
-            raise ValueError(f"no layer {layer!r} in this backbone; top-level blocks: {names}")
+            raise UnknownChoiceError(f"no layer {layer!r} in this backbone; top-level blocks: {names}")
         self.model = model
         self._out: torch.Tensor | None = None
         modules[layer].register_forward_hook(self._hook)

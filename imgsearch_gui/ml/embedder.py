@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from imgsearch_gui.base.config import EmbedderConfig
-from imgsearch_gui.base.errors import DeviceUnavailableError, ImageError
+from imgsearch_gui.base.errors import DeviceUnavailableError, ImageError, WhiteningError
 from imgsearch_gui.base.images import load_image
 from imgsearch_gui.base.meta import ModelMeta
 from imgsearch_gui.base.types import CancelToken
@@ -91,7 +91,7 @@ class Embedder:
         self.whitening = Whitening.load(config.whitening) if config.whitening else None
         if self.whitening is not None:
             if self.whitening.dim_in != dim:
-                raise ValueError(f"whitening {config.whitening} expects {self.whitening.dim_in}-d "
+                raise WhiteningError(f"whitening {config.whitening} expects {self.whitening.dim_in}-d "
                                  f"descriptors, this model gives {dim}")
             dim = self.whitening.dim_out
         self.meta = ModelMeta(
