@@ -19,18 +19,25 @@ CONFIG_FILE = "embedder.json"
 _PERSISTED = ("backbone", "pooling", "size", "layer", "multiscale", "device", "weights", "whitening", "dba")
 
 
-def load_config(data_dir: Path) -> EmbedderConfig:
-    """The saved settings of ``data_dir``, or the defaults when there are none (or they are bad)."""
+def read_config(data_dir: Path) -> EmbedderConfig | None:
+    """The saved settings of ``data_dir``; None when there are none or they cannot be read."""
     path = Path(data_dir) / CONFIG_FILE
     if not path.exists():
-        return EmbedderConfig()
+        return None
     try:
         raw = json.loads(path.read_text())
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
         known = {f.name for f in fields(EmbedderConfig)}
         return EmbedderConfig(**{k: v for k, v in raw.items() if k in known and k in _PERSISTED})
     except (OSError, ValueError, TypeError) as exc:
         log.warning("ignoring unreadable %s: %s", path, exc)
-        return EmbedderConfig()
+        return None
+
+
+def load_config(data_dir: Path) -> EmbedderConfig:
+    """The saved settings of ``data_dir``, or the defaults when there are none (or they are bad)."""
+    return read_config(data_dir) or EmbedderConfig()
 
 
 def save_config(data_dir: Path, config: EmbedderConfig) -> None:

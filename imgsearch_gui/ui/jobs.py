@@ -59,29 +59,6 @@ def run_query(library, request: QueryRequest, k: int) -> QueryOutcome:
     return QueryOutcome(request, images, list(hits), time.perf_counter() - t0)
 
 
-def single_threaded_inference() -> None:
-    """One intra-op thread for the calling thread's torch work, other threads unchanged.
-
-    A query is one image: an intra-op team barely helps it, and a long-lived thread's OpenMP team
-    degrades badly whenever the CPU is oversubscribed (measured on 2 cores while indexing or
-    another program runs: one image took 1.1-2.4 s with 2 threads, 86-100 ms with 1).
-    ``torch.set_num_threads`` also sets the default that threads starting later adopt, so a
-    short helper thread puts the default back (its own per-thread setting dies with it).
-    """
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return
-    default = torch.get_num_threads()
-    if default <= 1:
-        return
-    torch.set_num_threads(1)
-    import threading
-
-    helper = threading.Thread(target=torch.set_num_threads, args=(default,), daemon=True)
-    helper.start()
-    helper.join()
-
 
 @dataclass(frozen=True)
 class QueryFailed:
@@ -132,6 +109,8 @@ class SearchService:
         return None
 
     def serve(self, factory: Callable, data_dir, model, *, cancel) -> Iterator[object]:
+        from imgsearch_gui.ml.threads import single_threaded_inference
+
         single_threaded_inference()
         t0 = time.perf_counter()
         library = factory(data_dir, model)

@@ -198,15 +198,16 @@ class Prefs:
 
 def model_from_data_dir(data_dir: str | Path) -> ModelChoice | None:
     """The model a data dir was indexed with (its ``embedder.json``, read by app/config.py,
-    which imports no torch). None when there is none, or its values do not make a choice (a size
-    that is not a number); an unreadable file counts as the defaults, as it does for the CLI."""
-    from imgsearch_gui.app.config import CONFIG_FILE, load_config
+    which imports no torch). None when there is none, it cannot be read, or its values do not
+    make a choice (a size that is not a number): the window then keeps its saved settings."""
+    from imgsearch_gui.app.config import CONFIG_FILE, read_config
 
-    if not (Path(data_dir) / CONFIG_FILE).is_file():
+    config = read_config(Path(data_dir))
+    if config is None:
         return None
     try:
-        return ModelChoice.of_config(load_config(Path(data_dir)))
-    except (TypeError, ValueError, AttributeError) as exc:  # AttributeError: JSON, not an object
+        return ModelChoice.of_config(config)
+    except (TypeError, ValueError) as exc:
         log.warning("ignoring the model in %s: %s", Path(data_dir) / CONFIG_FILE, exc)
         return None
 

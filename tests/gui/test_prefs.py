@@ -63,5 +63,5 @@ def test_model_from_data_dir_reads_the_saved_config(tmp_path):
     assert model_from_data_dir(tmp_path) is None  # no size: no choice
     path.write_text("[1, 2]")
     assert model_from_data_dir(tmp_path) is None
-    path.write_text("not json")  # unreadable: the defaults, as app.config.load_config says
-    assert model_from_data_dir(tmp_path) == ModelChoice()
+    path.write_text("not json")  # unreadable: no choice, the window keeps its settings
+    assert model_from_data_dir(tmp_path) is None

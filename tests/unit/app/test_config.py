@@ -73,3 +73,11 @@ def _gray():
     from PIL import Image
 
     return Image.new("RGB", (80, 60), (120, 130, 140))
+
+
+def test_a_config_that_is_not_a_json_object_counts_as_the_defaults(tmp_path):
+    from imgsearch_gui.app.config import CONFIG_FILE, load_config
+    from imgsearch_gui.base.config import EmbedderConfig
+
+    (tmp_path / CONFIG_FILE).write_text("[1, 2, 3]")
+    assert load_config(tmp_path) == EmbedderConfig()
