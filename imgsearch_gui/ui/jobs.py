@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from imgsearch_gui.base import registry
 from imgsearch_gui.base.types import SearchHit
 
 Box = tuple[int, int, int, int]
@@ -43,7 +44,7 @@ def run_query(library, request: QueryRequest, k: int) -> QueryOutcome:
 
     t0 = time.perf_counter()
     embedder = library.embedder
-    size = int(getattr(getattr(embedder, "config", None), "size", 384) or 384)
+    size = int(getattr(getattr(embedder, "config", None), "size", None) or registry.DEFAULT_SIZE)
     images = tuple(request.images) or tuple(load_image(p, max_side=size) for p in request.paths)
     if not images:
         raise ValueError("nothing to search")

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgsearch_gui.base.errors import ImageError
+from imgsearch_gui.base.errors import ImageError, UserError
 from imgsearch_gui.ui.qtcompat import emit
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,13 @@ class MessageChannel(QObject):
         return self.post(text, Level.ERROR, details)
 
     def report(self, what: str, exc: BaseException) -> Message:
-        """``what`` failed: a photo that cannot be used is a one-line warning; anything else is
-        an error with its traceback (behind "Details"), for a bug report."""
+        """``what`` failed: a photo that cannot be used is a one-line warning, another user error
+        (UserError: the message says what to change) one line; anything else is an error with its
+        traceback (behind "Details"), for a bug report."""
         if isinstance(exc, ImageError):
             return self.warning(f"{what}: {os.path.basename(exc.path)}: {exc.reason}")
+        if isinstance(exc, UserError):
+            return self.error(f"{what}: {exc}")
         details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         return self.error(f"{what}: {exc}", details)
 

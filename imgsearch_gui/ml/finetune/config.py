@@ -14,9 +14,9 @@ LOSSES = ("classification", "contrastive", "triplet")
 class FinetuneConfig:
     """The training recipe. Defaults are the measured CPU recipe (bench/finetune.py)."""
 
-    backbone: str = "efficientnet_lite0"
+    backbone: str = registry.DEFAULT_BACKBONE
     weights: str | None = None  # start from these weights (e.g. an earlier checkpoint)
-    pooling: str = "gem"
+    pooling: str = registry.DEFAULT_FINETUNE_POOLING
     size: int = 224  # longest side of the images; training crops are size x size
     loss: str = "classification"
     epochs: int = 7  # whole-network epochs (bench/finetune.py: flowers17 0.865 at 5, 0.890 at 7)
@@ -33,7 +33,7 @@ class FinetuneConfig:
     seed: int = 0
     patience: int = 2  # early stopping: epochs without a better val mAP
     whiten: bool = False  # learn a supervised (Lw) whitening on the train split afterwards
-    device: str = "auto"
+    device: str = registry.DEFAULT_DEVICE
     workers: int = 2  # decoding threads
     threads: int | None = None  # torch intra-op threads (None: leave torch's setting)
     max_per_class: int | None = None  # cap on training images per class (quick runs)
