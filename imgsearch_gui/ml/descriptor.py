@@ -8,6 +8,7 @@ scale summed and L2-normalised again (also with one scale, as the Embedder alway
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -16,6 +17,11 @@ from torch import nn
 
 from imgsearch_gui.ml import functional as LF
 from imgsearch_gui.ml.backbones import LoadedBackbone
+
+#: The shortest side every trunk is fed, at every scale: VGG16's four poolings need 16 px (the
+#: others run on 1 px); images below it are padded (:func:`~.functional.pad_to_min_side`), so a
+#: photo of a usual shape is fed exactly as before (with multi-scale: a side under 32 px).
+MIN_SIDE = 16
 
 
 class RetrievalNet(nn.Module):
@@ -27,13 +33,17 @@ class RetrievalNet(nn.Module):
         self.backbone = backbone
         self.pool = pooling
         self.scales = tuple(scales)
+        #: images are padded to this side, so that the smallest scale still has MIN_SIDE
+        self.min_side = math.ceil(MIN_SIDE / min(self.scales))
         spec = backbone.spec
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1) * 255, persistent=False)
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 (or float 0..255) images -> the backbone's input, channels_last."""
-        return ((x.float() - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        """uint8 (or float 0..255) images -> the backbone's input, channels_last; a side under
+        ``min_side`` is padded with the mean colour."""
+        x = LF.pad_to_min_side((x.float() - self.mean) / self.std, self.min_side)
+        return x.contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor, train_trunk: bool = True) -> torch.Tensor:
         """One scale. ``train_trunk=False``: no graph through the trunk (only the pooling learns)."""

@@ -83,11 +83,17 @@ class Embedder:
         self.pooling_params = dict(pool.params)  # the defaults, with the given ones over them
         self.scales = MULTISCALE if config.multiscale else (1.0,)
         net = RetrievalNet(backbone, pool, self.scales)
-        # channels_last is faster on CUDA and, measured, on CPU too (oneDNN depthwise convs).
-        self.net = net.to(self.device).to(memory_format=torch.channels_last)
-        self.backbone = self.net.backbone
         spec = backbone.spec
-        dim = spec.channels if config.layer is None else self.net.probe_dim()
+        try:
+            # channels_last is faster on CUDA and, measured, on CPU too (oneDNN depthwise convs).
+            self.net = net.to(self.device).to(memory_format=torch.channels_last)
+            dim = spec.channels if config.layer is None else self.net.probe_dim()
+        except (RuntimeError, AssertionError) as exc:  # CUDA unusable: no driver, out of memory,
+            # an old driver; a CPU-only torch asserts "not compiled with CUDA"
+            if self.device.type != "cuda":
+                raise
+            raise DeviceUnavailableError(f"the CUDA GPU cannot run the model: {exc}") from exc
+        self.backbone = self.net.backbone
         self.whitening = Whitening.load(config.whitening) if config.whitening else None
         if self.whitening is not None:
             if self.whitening.dim_in != dim:
@@ -193,13 +199,34 @@ class Embedder:
             except Exception as exc:  # noqa: BLE001 - a bad file must never stop indexing
                 log.exception("unexpected error decoding %s", path)
                 results[i] = EmbedResult(path, None, f"unexpected error: {exc}")
-        vectors = embed_by_shape([t for _, _, t in decoded], self.embed_batch, bs)
-        assert vectors is not None  # no cancel token: never None
-        for (i, path, _), vec in zip(decoded, vectors, strict=True):
-            results[i] = EmbedResult(path, vec, None)
+        for i, result in self._embed_decoded(decoded, bs):
+            results[i] = result
         for result in results:
             assert result is not None
             yield result
+
+
+    def _embed_decoded(self, decoded: list[tuple[int, str, torch.Tensor]], bs: int
+                       ) -> list[tuple[int, EmbedResult]]:
+        """(position, result) of decoded images, batched by shape; when a batch fails, its
+        neighbours must not fail with it: every image is retried alone and one that still fails
+        gets the error as its reason."""
+        try:
+            vectors = embed_by_shape([t for _, _, t in decoded], self.embed_batch, bs)
+        except Exception:  # noqa: BLE001 - retried one by one below
+            log.warning("a batch of %d images failed; retrying them one by one", len(decoded),
+                        exc_info=True)
+            return [(i, self._embed_alone(path, t)) for i, path, t in decoded]
+        assert vectors is not None  # no cancel token: never None
+        return [(i, EmbedResult(path, vec, None))
+                for (i, path, _), vec in zip(decoded, vectors, strict=True)]
+
+    def _embed_alone(self, path: str, image: torch.Tensor) -> EmbedResult:
+        try:
+            return EmbedResult(path, self.embed_batch(image[None])[0], None)
+        except Exception as exc:  # noqa: BLE001 - one bad file must never stop indexing
+            log.exception("embedding %s (%dx%d px) failed", path, image.shape[-1], image.shape[-2])
+            return EmbedResult(path, None, f"could not be embedded ({type(exc).__name__}: {exc})")
 
 
 def load_embedder(config: EmbedderConfig | None = None) -> Embedder:

@@ -132,6 +132,16 @@ def pool(x: torch.Tensor, method: str, **params: float) -> torch.Tensor:
     return l2n(fn(x.float(), **params))
 
 
+def pad_to_min_side(x: torch.Tensor, min_side: int) -> torch.Tensor:
+    """Pad an image batch with zeros (after normalisation: the mean colour) at the bottom and the
+    right, so that both sides are at least ``min_side``; a batch that is large enough is returned
+    as it is. A 1-px-thin photo then still fits every trunk and every scale."""
+    h, w = x.shape[-2:]
+    if h >= min_side and w >= min_side:
+        return x
+    return F.pad(x, (0, max(0, min_side - w), 0, max(0, min_side - h)))
+
+
 def interpolate_scale(x: torch.Tensor, scale: float) -> torch.Tensor:
     """Resize an image batch by ``scale`` (multi-scale extraction)."""
     if scale == 1.0:

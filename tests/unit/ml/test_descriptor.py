@@ -67,3 +67,44 @@ def test_infer_gives_float32_numpy(pooling):
     net = RetrievalNet(load_backbone("tiny"), make_pooling(pooling)).eval()
     out = infer(net, _batch(), torch.device("cpu"))
     assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (3, 64)
+
+
+def _vgg16_random() -> RetrievalNet:
+    """VGG16 (conv5_3) with random weights, built without a weights file."""
+    import torchvision
+
+    from imgsearch_gui.ml.backbones import REGISTRY, LoadedBackbone
+
+    spec = REGISTRY["vgg16"]
+    model = torchvision.models.vgg16(weights=None).eval()
+    model.classifier = torch.nn.Identity()  # not used by the trunk; saves memory
+    return RetrievalNet(LoadedBackbone(spec, model, "random", None).eval(), Pooling("gem"),
+                        scales=MULTISCALE)
+
+
+@pytest.mark.parametrize("hw", [(1, 64), (64, 1), (2, 64), (3, 31), (15, 15)])
+def test_thin_and_tiny_images_are_described(hw):
+    """1-px-thin images failed in F.interpolate with multi-scale, and VGG16 under 16 px."""
+    h, w = hw
+    x = torch.randint(0, 256, (2, 3, h, w), generator=torch.Generator().manual_seed(2),
+                      dtype=torch.uint8)
+    for net in (RetrievalNet(load_backbone("tiny"), Pooling("gem"), scales=MULTISCALE),
+                RetrievalNet(load_backbone("tiny"), Pooling("rmac"))):
+        out = infer(net.describe, x, torch.device("cpu"))
+        assert out.shape == (2, 64) and np.isfinite(out).all()
+        np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
+        assert not np.allclose(out[0], out[1])  # the content still counts
+
+
+def test_vgg16_describes_a_short_side_under_16_px():
+    net = _vgg16_random()
+    x = torch.randint(0, 256, (1, 3, 3, 100), generator=torch.Generator().manual_seed(3),
+                      dtype=torch.uint8)
+    out = infer(net.describe, x, torch.device("cpu"))
+    assert out.shape == (1, 512) and np.isfinite(out).all()
+
+
+def test_images_of_a_usual_size_are_not_padded():
+    net = RetrievalNet(load_backbone("tiny"), Pooling("gem"), scales=MULTISCALE)
+    x = _batch(1, 64, 48)
+    assert net.normalise(x).shape == (1, 3, 64, 48)

@@ -129,3 +129,48 @@ def test_whitening_is_part_of_the_model(tmp_path, photo_factory):
     assert v.shape == (10,) and np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="expects 64-d"):
         load_embedder(EmbedderConfig(backbone="tiny", size=64, layer="2", whitening=str(path)))
+
+
+def test_a_failing_batch_does_not_fail_its_neighbours(photo_factory, tmp_path, monkeypatch):
+    """An inference error (here injected for one all-black image, as a trunk that cannot take a
+    shape would raise) skips that file with the reason; the others of its batch are embedded."""
+    emb = load_embedder(EmbedderConfig(backbone="tiny", size=64, batch_size=8, workers=1))
+    paths = [photo_factory(f"n{i}.png", i, (96, 72)) for i in range(5)]
+    black = tmp_path / "black.png"
+    Image.new("RGB", (96, 72)).save(black)
+    paths.insert(2, black)
+    real = emb.embed_batch
+
+    def embed_batch(batch: torch.Tensor) -> np.ndarray:
+        if (batch.flatten(1).amax(dim=1) == 0).any():
+            raise RuntimeError("Calculated output size: (128x0x25). Output size is too small")
+        return real(batch)
+
+    monkeypatch.setattr(emb, "embed_batch", embed_batch)
+    results = list(emb.embed_files(paths))
+    assert [r.path for r in results] == [str(p) for p in paths]
+    assert results[2].vector is None and "Output size is too small" in results[2].error
+    for r in results[:2] + results[3:]:
+        assert r.error is None and np.allclose(r.vector, real(emb._decode(r.path)[None])[0], atol=1e-5)
+
+
+def test_thin_photos_embed_with_multiscale(tmp_path):
+    emb = load_embedder(EmbedderConfig(backbone="tiny", size=64, multiscale=True, workers=1))
+    paths = []
+    for i, size in enumerate([(1, 2000), (2000, 1), (3, 1000), (1, 1)]):
+        rng = np.random.default_rng(i)
+        paths.append(tmp_path / f"thin{i}.png")
+        Image.fromarray((rng.random((size[1], size[0], 3)) * 255).astype(np.uint8)).save(paths[-1])
+    results = list(emb.embed_files(paths))
+    assert [r.error for r in results] == [None] * 4
+    assert all(np.isfinite(r.vector).all() for r in results)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine where CUDA cannot run")
+def test_a_cuda_device_that_cannot_run_the_model_is_a_user_error(monkeypatch):
+    from imgsearch_gui.base.errors import DeviceUnavailableError
+    from imgsearch_gui.ml import embedder as embedder_mod
+
+    monkeypatch.setattr(embedder_mod, "resolve_device", lambda _name: torch.device("cuda"))
+    with pytest.raises(DeviceUnavailableError, match="CUDA GPU cannot run the model"):
+        embedder_mod.load_embedder(EmbedderConfig(backbone="tiny", size=64, device="cuda"))
