@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import pytest
 from PySide6.QtCore import QObject, Signal
 
 from imgsearch_gui.ui import qtcompat
@@ -18,6 +19,8 @@ class Emitter(QObject):
     ping = Signal(object)
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 12),
+                    reason="True and None are immortal from Python 3.12: their counts never move")
 def test_many_emits_and_void_calls_do_not_exhaust_singletons(qtbot):
     emitter = Emitter()
     got = []

@@ -37,6 +37,7 @@ def test_the_layer_contracts_are_kept():
     ("base/types.py", "from imgsearch_gui.app import library", "Layers"),
     ("ml/functional.py", "import PySide6", "Qt only in ui/"),
     ("app/scan.py", "import torch", "torch only in ml/"),
+    ("__main__.py", "import PySide6.QtCore", "Qt only in ui/: the command line"),
 ])
 def test_the_contracts_catch_a_violation(tmp_path, module, line, contract):
     """The checker is not a rubber stamp: one forbidden import in a copy of the package breaks it."""
