@@ -60,13 +60,19 @@ class LoadedBackbone(nn.Module):
 
 
 class _StopForward(Exception):
-    pass
+    """Carries the chosen layer's output out of the forward pass (no state on the module: the
+    GUI's search and indexing threads run one model at once)."""
+
+    def __init__(self, out: torch.Tensor) -> None:
+        super().__init__()
+        self.out = out
 
 
 class _TruncatedAt(nn.Module):
     """Runs ``model`` only up to the named submodule and returns that module's output.
 
-    Works for any architecture: a forward hook captures the output and stops the forward pass.
+    Works for any architecture: a forward hook stops the forward pass with an exception that
+    carries the output; thread-safe, as nothing is kept on the module between calls.
     """
 
     def __init__(self, model: nn.Module, layer: str) -> None:
@@ -76,20 +82,17 @@ class _TruncatedAt(nn.Module):
             names = [n for n, m in model.named_children()]
             raise UnknownChoiceError(f"no layer {layer!r} in this backbone; top-level blocks: {names}")
         self.model = model
-        self._out: torch.Tensor | None = None
         modules[layer].register_forward_hook(self._hook)
 
-    def _hook(self, _module: nn.Module, _inp: object, out: torch.Tensor) -> None:
-        self._out = out
-        raise _StopForward
+    @staticmethod
+    def _hook(_module: nn.Module, _inp: object, out: torch.Tensor) -> None:
+        raise _StopForward(out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         try:
             self.model(x)
-        except _StopForward:
-            out, self._out = self._out, None
-            assert out is not None
-            return out
+        except _StopForward as stop:
+            return stop.out
         raise RuntimeError("the chosen layer was not reached in the forward pass")
 
 

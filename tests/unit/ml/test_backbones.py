@@ -93,3 +93,40 @@ def test_lite2_loads():
     with torch.inference_mode():
         assert bb(torch.rand(1, 3, 64, 64)).shape[1] == 1280
     assert np.isfinite(sum(p.sum().item() for p in bb.parameters()))
+
+
+def test_a_truncated_backbone_is_thread_safe(monkeypatch):
+    """--layer: the GUI's search and indexing threads share one model. Both threads reach the
+    chosen layer before either returns (a barrier where the forward stops): each still gets the
+    feature map of its own input."""
+    import threading
+
+    bb = load_backbone("tiny", layer="2")
+    xs = [torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    with torch.inference_mode():
+        expected = [bb(x) for x in xs]
+    barrier = threading.Barrier(2, timeout=10)
+    stop_init = backbones._StopForward.__init__
+
+    def init(self, *args, **kwargs):
+        barrier.wait()
+        stop_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(backbones._StopForward, "__init__", init)
+    got: dict[int, object] = {}
+
+    def work(i: int) -> None:
+        try:
+            with torch.inference_mode():
+                got[i] = bb(xs[i])
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            got[i] = exc
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    for i in range(2):
+        assert isinstance(got[i], torch.Tensor), got[i]
+        assert torch.equal(got[i], expected[i])
