@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -22,7 +21,10 @@ SUPPORTED_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 )
 
-#: Pixels above which a file is treated as a decompression bomb (PIL warns at ~89 MP).
+#: Pixels above which a file is treated as a decompression bomb (PIL warns at ~89 MP). Checked
+#: per call from the header, before decoding (:func:`check_size`), so the guard does not depend
+#: on process-wide state: PIL's limit (set here once to the same value, for the checks PIL makes
+#: itself, e.g. on later frames) or warning filters, which threads would change for each other.
 MAX_PIXELS = 178_956_970
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
@@ -52,6 +54,13 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def check_size(path: str | os.PathLike[str], size: tuple[int, int]) -> None:
+    """ImageError when ``size`` (width, height) is above :data:`MAX_PIXELS`."""
+    if size[0] * size[1] > MAX_PIXELS:
+        raise ImageError(path, f"too large (decompression bomb guard): {size[0]}x{size[1]} px is "
+                               f"more than {MAX_PIXELS:,} pixels")
+
+
 def load_image(path: str | os.PathLike[str], max_side: int | None = None) -> Image.Image:
     """Open ``path`` as an RGB image, upright, with its longest side at most ~2x ``max_side``.
 
@@ -64,23 +73,22 @@ def load_image(path: str | os.PathLike[str], max_side: int | None = None) -> Ima
     except OSError as exc:
         raise ImageError(path, f"cannot read: {exc.strerror or exc}") from exc
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                if max_side and im.format == "JPEG":
-                    # draft picks a scale >= requested size, so the final resize still downsamples.
-                    ratio = max_side / max(im.size)
-                    if ratio < 0.5:
-                        im.draft("RGB", (int(im.width * ratio * 2), int(im.height * ratio * 2)))
-                im.seek(0)  # first frame of GIF/TIFF
-                im.load()
-                image = ImageOps.exif_transpose(im) or im
-                image = to_rgb(image)
-                if image is im:
-                    image = im.copy()
+        with Image.open(path) as im:
+            check_size(path, im.size)  # the header's size, before anything is decoded
+            if max_side and im.format == "JPEG":
+                # draft picks a scale >= requested size, so the final resize still downsamples.
+                ratio = max_side / max(im.size)
+                if ratio < 0.5:
+                    im.draft("RGB", (int(im.width * ratio * 2), int(im.height * ratio * 2)))
+            im.seek(0)  # first frame of GIF/TIFF
+            im.load()
+            image = ImageOps.exif_transpose(im) or im
+            image = to_rgb(image)
+            if image is im:
+                image = im.copy()
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:  # PIL's own check (its limit may be lower)
         raise ImageError(path, f"too large (decompression bomb guard): {exc}") from exc
     except Image.UnidentifiedImageError as exc:
         raise ImageError(path, "not an image (unrecognised format)") from exc

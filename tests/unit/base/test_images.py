@@ -136,3 +136,51 @@ def test_jpeg_draft_decodes_near_target(tmp_path):
 
 def test_bomb_limit_is_set():
     assert images.MAX_PIXELS == Image.MAX_IMAGE_PIXELS
+
+
+def test_bomb_guard_is_per_call_and_ignores_pil_global(tmp_path, monkeypatch):
+    """The size check reads the header before decoding; whatever PIL's process-wide limit is (other
+    code may turn it off), a photo above MAX_PIXELS is refused without being decoded."""
+    p = tmp_path / "big.png"
+    Image.new("L", (150, 100)).save(p)
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    with pytest.raises(ImageError, match="decompression bomb"):
+        load_image(p)
+    monkeypatch.setattr(images, "MAX_PIXELS", 15_000)
+    assert load_image(p).size == (150, 100)  # the limit itself is allowed
+
+
+def test_bomb_guard_holds_while_other_threads_change_warning_filters(tmp_path, monkeypatch):
+    """Decode threads used to turn the guard off for each other: each swapped the process-wide
+    warning filters in and out (catch_warnings) around its decode."""
+    import threading
+    import warnings
+
+    p = tmp_path / "big.png"
+    Image.new("L", (150, 100)).save(p)  # between PIL's warning and its error threshold
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    stop = threading.Event()
+
+    def other_decoder() -> None:
+        while not stop.is_set():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+
+    thread = threading.Thread(target=other_decoder)
+    thread.start()
+    loaded = 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's own warning is not what this test checks
+            for _ in range(300):
+                try:
+                    load_image(p)
+                    loaded += 1
+                except ImageError:
+                    pass
+    finally:
+        stop.set()
+        thread.join()
+    assert loaded == 0
