@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
+from imgsearch_gui.base.atomic import atomic_write
 from imgsearch_gui.base.config import EmbedderConfig
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,7 @@ def load_config(data_dir: Path) -> EmbedderConfig:
 def save_config(data_dir: Path, config: EmbedderConfig) -> None:
     path = Path(data_dir) / CONFIG_FILE
     data = {k: v for k, v in asdict(config).items() if k in _PERSISTED}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True).encode("utf-8"))
 
 
 MODEL_FIELDS = ("backbone", "pooling", "size", "layer", "multiscale", "weights")

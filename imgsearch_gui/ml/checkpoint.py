@@ -9,13 +9,13 @@ metrics). Written atomically (temp file + rename), so a cancelled run never leav
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from imgsearch_gui.base.atomic import atomic_write
 from imgsearch_gui.base.errors import CheckpointError
 
 FORMAT = "imgsearch-checkpoint/1"
@@ -46,15 +46,7 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
         "whitening": ckpt.whitening,
         "info": ckpt.info,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def is_checkpoint(path: str | os.PathLike[str]) -> bool:

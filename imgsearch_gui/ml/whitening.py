@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from imgsearch_gui.base.atomic import atomic_write
 from imgsearch_gui.base.errors import CheckpointError
 
 #: ``CHECKPOINT.pt#whitening``: the supervised whitening stored in a fine-tuned checkpoint
@@ -72,10 +73,7 @@ class Whitening:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, mean=self.mean, projection=self.projection)
-        os.replace(tmp, path)
-        return path
+        return atomic_write(path, lambda fh: np.savez(fh, mean=self.mean, projection=self.projection))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Whitening:
