@@ -61,8 +61,14 @@ _MIGRATE_1 = """
 """
 
 
+#: Version 2: ``files.path`` and ``libraries.root`` hold a path that is not valid UTF-8 (a file
+#: name with undecodable bytes, which ``os.fsdecode`` turns into lone surrogates) as a BLOB of its
+#: bytes; valid paths stay TEXT, so no row changes. A version-1 program would misread such a row,
+#: hence the new version (it refuses the catalog as too new).
+_MIGRATE_2 = "-- paths that are not valid UTF-8 are stored as BLOBs of their bytes (no DDL)"
+
 #: (version, SQL script) in order; a new schema version appends one entry.
-MIGRATIONS: list[tuple[int, str]] = [(1, _MIGRATE_1)]
+MIGRATIONS: list[tuple[int, str]] = [(1, _MIGRATE_1), (2, _MIGRATE_2)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -91,6 +97,21 @@ class LibraryRecord:
 
 
 _FILE_COLS = "id, library_id, path, size, mtime_ns, fast_hash, status, reason, vector_id"
+
+
+def to_db_path(path: str) -> str | bytes:
+    """The stored form of a path: itself when it is valid UTF-8, else its bytes (a BLOB), so a
+    name with undecodable bytes round-trips byte-exact (``os.fsencode(from_db_path(...))``)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def from_db_path(value: str | bytes) -> str:
+    """The path of a stored value (see :func:`to_db_path`)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 class Catalog:
@@ -200,14 +221,15 @@ class Catalog:
 
     # ------------------------------------------------------------------ libraries
     def library_id(self, root: str) -> int | None:
-        rows = self._read("SELECT id FROM libraries WHERE root = ?", (root,))
+        rows = self._read("SELECT id FROM libraries WHERE root = ?", (to_db_path(root),))
         return int(rows[0][0]) if rows else None
 
     def add_library(self, root: str) -> int:
         existing = self.library_id(root)
         if existing is not None:
             return existing
-        cur = self._write("INSERT INTO libraries(root, added) VALUES (?, ?)", (root, time.time()))
+        cur = self._write("INSERT INTO libraries(root, added) VALUES (?, ?)",
+                          (to_db_path(root), time.time()))
         return int(cur.lastrowid)  # type: ignore[arg-type]
 
     def set_library_indexed(self, library_id: int) -> None:
@@ -228,7 +250,7 @@ class Catalog:
             """
         )
         return [
-            LibraryRecord(int(r[0]), r[1], int(r[2]), int(r[3] or 0), int(r[4] or 0),
+            LibraryRecord(int(r[0]), from_db_path(r[1]), int(r[2]), int(r[3] or 0), int(r[4] or 0),
                           int(r[5] or 0), r[6])
             for r in rows
         ]
@@ -236,11 +258,11 @@ class Catalog:
     # ------------------------------------------------------------------ files
     @staticmethod
     def _file(row: tuple) -> FileRecord:
-        return FileRecord(*row)
+        return FileRecord(row[0], row[1], from_db_path(row[2]), *row[3:])
 
     def files_of_library(self, library_id: int) -> dict[str, FileRecord]:
         rows = self._read(f"SELECT {_FILE_COLS} FROM files WHERE library_id = ?", (library_id,))
-        return {r[2]: self._file(r) for r in rows}
+        return {f.path: f for f in map(self._file, rows)}
 
     def all_files(self) -> list[FileRecord]:
         return [self._file(r) for r in self._read(f"SELECT {_FILE_COLS} FROM files ORDER BY id")]
@@ -262,7 +284,8 @@ class Catalog:
         cur = self._write(
             "INSERT INTO files(library_id, path, size, mtime_ns, fast_hash, status, reason, "
             "vector_id, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (library_id, path, size, mtime_ns, fast_hash, status, reason, vector_id, time.time()),
+            (library_id, to_db_path(path), size, mtime_ns, fast_hash, status, reason, vector_id,
+             time.time()),
         )
         return int(cur.lastrowid)  # type: ignore[arg-type]
 
@@ -281,7 +304,8 @@ class Catalog:
         self._write(
             "UPDATE files SET path = ?, size = ?, mtime_ns = ?, fast_hash = ?, status = ?, "
             "reason = ?, vector_id = ?, updated = ? WHERE id = ?",
-            (path, size, mtime_ns, fast_hash, status, reason, vector_id, time.time(), file_id),
+            (to_db_path(path), size, mtime_ns, fast_hash, status, reason, vector_id, time.time(),
+             file_id),
         )
 
     def delete_files(self, file_ids: Iterable[int]) -> None:
@@ -335,10 +359,11 @@ class Catalog:
         self._write_many("DELETE FROM vectors WHERE id = ?", ids)
 
     def reset_vectors(self) -> None:
-        """Forget every vector (model change): indexed files become pending."""
+        """Forget every vector (model change): indexed and skipped files become pending (another
+        model may embed what this one could not)."""
         self._write(
             "UPDATE files SET vector_id = NULL, status = 'pending', reason = NULL "
-            "WHERE vector_id IS NOT NULL OR status = 'indexed'"
+            "WHERE vector_id IS NOT NULL OR status IN ('indexed', 'skipped')"
         )
         self._write("DELETE FROM vectors")
 
@@ -367,5 +392,11 @@ class Catalog:
                 sql += " AND f.library_id = ?"
                 args.append(library_id)
             for vid, path, root in self._read(sql + " ORDER BY f.path", args):
-                out.setdefault(int(vid), []).append((path, root))
+                out.setdefault(int(vid), []).append((from_db_path(path), from_db_path(root)))
         return out
+
+    def indexed_count(self, library_id: int) -> int:
+        """The library's files that have a vector (searchable)."""
+        rows = self._read("SELECT COUNT(*) FROM files WHERE library_id = ? AND status = 'indexed' "
+                          "AND vector_id IS NOT NULL", (library_id,))
+        return int(rows[0][0])

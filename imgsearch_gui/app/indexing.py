@@ -4,13 +4,18 @@
 embedder, counts) that can be read and tested alone. Steps that take time are generators: they
 yield Progress events and return their result (``result = yield from step(...)``).
 
-1. :func:`scan_folder`: the photo files under the root (path, size, mtime).
+1. :func:`scan_folder`: the photo files under the root (path, size, mtime), and the folders
+   that could not be read. A root that is missing, or empty while the catalog holds photos under
+   it (an unplugged drive, an empty mount point), is *offline*: the job reports it and changes
+   nothing, unless ``prune`` (the user confirmed that the photos are gone).
 2. :func:`classify`: against the catalog, without reading a file: unchanged (counted), new or
    changed (to hash), known but without a vector yet (pending after a crash or a rebuild).
+   Skipped files are retried when their size or mtime changed, or with ``retry_skipped``.
 3. :func:`hash_files`: the fast content hash of what is new or changed; a file touched without
-   a change of content keeps its vector (or its skip reason).
+   a change of content keeps its vector.
 4. :func:`resolve`: a file whose content has a stored vector is re-pointed (moved) or shares it
-   (duplicate); the others are grouped by content, one vector a group; files gone are deleted.
+   (duplicate); the others are grouped by content, one vector a group; files gone are deleted
+   (never those under a folder that could not be read: they were not seen, not gone).
    :func:`mark_pending` and :func:`drop_orphans` then leave the catalog consistent.
 5. :func:`embed`: one vector a group; work becomes durable in batches through ``job.commit``
    (store save, then catalog commit), so a kill -9 loses at most the work since the last save.
@@ -62,12 +67,14 @@ class Group:
 
 @dataclass
 class Counts:
-    indexed: int = 0
+    embedded: int = 0
     unchanged: int = 0
     moved: int = 0
     removed: int = 0
     duplicates: int = 0
     skipped: list[SkippedFile] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    offline: bool = False
 
 
 @dataclass
@@ -86,6 +93,10 @@ class IndexJob:
     started: float = field(default_factory=time.perf_counter)
     lib_id: int = -1
     counts: Counts = field(default_factory=Counts)
+    #: remove the photos of a root that is missing or empty (else it is offline: kept)
+    prune: bool = False
+    #: embed the files skipped by earlier runs again, changed or not
+    retry_skipped: bool = False
 
 
 class _Throttle:
@@ -104,23 +115,26 @@ class _Throttle:
 
 
 def run(job: IndexJob) -> Iterator[Progress | IndexReport]:
-    """The whole job: Progress events, then one IndexReport (also when cancelled)."""
+    """The whole job: Progress events, then one IndexReport (also when cancelled or offline)."""
     cat = job.catalog
     job.lib_id = cat.add_library(job.root)
     known = cat.files_of_library(job.lib_id)
-    scanned = yield from scan_folder(job.root, job.cancel)
-    if job.cancel.cancelled:
+    scanned = yield from scan_folder(job.root, job.cancel, job.counts.unreadable)
+    if job.cancel.cancelled or is_offline(job, scanned, known):
         cat.commit()
         yield report(job, 0.0)
         return
     changes = scan.diff(scanned, {p: scan.KnownFile(p, r.size, r.mtime_ns) for p, r in known.items()})
+    gone, _kept = scan.keep_unreadable(changes.gone, job.counts.unreadable)
     work, to_hash = classify(job, changes, known)
     work += yield from hash_files(job, to_hash)
+    groups: list[Group] = []
+    if not job.cancel.cancelled:
+        groups = yield from resolve(job, work, [known[p] for p in gone])
     if job.cancel.cancelled:
         job.commit()
         yield report(job, 0.0)
         return
-    groups = yield from resolve(job, work, [known[p] for p in changes.gone])
     mark_pending(job, groups)
     drop_orphans(job)
     embed_seconds = yield from embed(job, groups)
@@ -129,15 +143,40 @@ def run(job: IndexJob) -> Iterator[Progress | IndexReport]:
 
 
 # ---------------------------------------------------------------------- 1. scan
-def scan_folder(root: str, cancel: CancelToken) -> Generator[Progress, None, list[scan.ScannedFile]]:
+def scan_folder(root: str, cancel: CancelToken, unreadable: list[str] | None = None
+                ) -> Generator[Progress, None, list[scan.ScannedFile]]:
+    """The photo files under ``root`` (none when it is missing); the folders and files that
+    could not be read go to ``unreadable``."""
     scanned: list[scan.ScannedFile] = []
     tick = _Throttle(0.2)
     yield Progress("scan", 0, 0, root, message="Looking for photos")
-    for f in scan.walk(root, cancel=cancel):
+    if not os.path.isdir(root):
+        return scanned
+    on_error = None if unreadable is None else (lambda path, _exc: unreadable.append(path))
+    for f in scan.walk(root, cancel=cancel, on_error=on_error):
         scanned.append(f)
         if tick.due():
             yield Progress("scan", len(scanned), 0, f.path, message="Looking for photos")
     return scanned
+
+
+def is_offline(job: IndexJob, scanned: Sequence[scan.ScannedFile],
+               known: dict[str, FileRecord]) -> bool:
+    """The root is missing, or shows no photo while the catalog holds some under it (an unplugged
+    drive, an empty mount point): offline, nothing is removed, unless ``job.prune``."""
+    if job.prune:
+        return False
+    if not os.path.isdir(job.root):
+        log.warning("%s is offline (not found): its %d photos stay in the index", job.root,
+                    len(known))
+    elif not scanned and known and not job.counts.unreadable:
+        log.warning("%s is empty but the index holds %d photos under it (an unplugged drive?): "
+                    "they stay in the index; index it with prune to remove them", job.root,
+                    len(known))
+    else:
+        return False
+    job.counts.offline = True
+    return True
 
 
 # ---------------------------------------------------------------------- 2. classify
@@ -147,14 +186,15 @@ ToHash = list[tuple[scan.ScannedFile, FileRecord | None]]
 def classify(job: IndexJob, changes: scan.ScanDiff, known: dict[str, FileRecord]
              ) -> tuple[list[Work], ToHash]:
     """(work whose hash the catalog knows, files to hash): unchanged files with a vector or a skip
-    reason are only counted; new and changed files, and pending ones without a hash, are hashed."""
+    reason are only counted (skipped ones are retried with ``job.retry_skipped``); new and changed
+    files, and pending ones without a hash, are hashed."""
     work: list[Work] = []
     unhashed: ToHash = []
     for f in changes.unchanged:
         r = known[f.path]
         if r.status == STATUS_INDEXED and r.vector_id is not None and r.vector_id in job.store:
             job.counts.unchanged += 1
-        elif r.status == STATUS_SKIPPED:
+        elif r.status == STATUS_SKIPPED and not job.retry_skipped:
             job.counts.skipped.append(SkippedFile(f.path, r.reason or "skipped"))
         elif r.fast_hash:
             work.append(Work(f, r, r.fast_hash))
@@ -180,22 +220,18 @@ def hash_files(job: IndexJob, to_hash: ToHash) -> Generator[Progress, None, list
             skip(job, f, r, f"cannot read: {exc.strerror or exc}")
             continue
         if r is not None and _same_content(job, r, h):
-            # same content, new mtime: remember it, keep the vector (or the skip reason)
+            # same content, new mtime: remember it, keep the vector
             _write(job.catalog, r.id, f, h, r.status, r.reason, r.vector_id)
-            if r.status == STATUS_SKIPPED:
-                job.counts.skipped.append(SkippedFile(f.path, r.reason or "skipped"))
-            else:
-                job.counts.unchanged += 1
+            job.counts.unchanged += 1
             continue
         work.append(Work(f, r, h))
     return work
 
 
 def _same_content(job: IndexJob, r: FileRecord, fast: str) -> bool:
-    """The file of row ``r`` still has its content (and a vector or a skip reason for it)."""
-    return r.fast_hash == fast and (
-        r.status == STATUS_SKIPPED or (r.status == STATUS_INDEXED and r.vector_id in job.store)
-    )
+    """The file of row ``r`` still has its content and a vector for it. A skipped file that was
+    touched is tried again (the user may have fixed it, or the decoder may do better now)."""
+    return r.fast_hash == fast and r.status == STATUS_INDEXED and r.vector_id in job.store
 
 
 def skip(job: IndexJob, f: scan.ScannedFile, row: FileRecord | None, reason: str) -> None:
@@ -240,11 +276,14 @@ class GoneFiles:
 def resolve(job: IndexJob, work: list[Work], gone_rows: Sequence[FileRecord]
             ) -> Generator[Progress, None, list[Group]]:
     """Re-point moved files and duplicates of stored vectors, delete files that are gone, and
-    return the rest grouped by content (the groups to embed, in order)."""
+    return the rest grouped by content (the groups to embed, in order). Cancelled, it stops
+    early and deletes nothing (a gone file may be one not matched yet: moved, not deleted)."""
     gone = GoneFiles(gone_rows)
     groups: dict[str, list[Group]] = {}
     tick = _Throttle(0.2)
     for i, w in enumerate(work):
+        if job.cancel.cancelled:
+            return []
         if tick.due():
             yield Progress("scan", i, len(work), w.file.path, message="Matching known photos")
         vid = find_vector(job.catalog, job.store, w)
@@ -471,7 +510,7 @@ def record(job: IndexJob, grp: Group, res: EmbedResult, ids: Iterator[int],
     for w in members:
         assert w.row is not None
         _write(cat, w.row.id, w.file, w.fast, STATUS_INDEXED, None, vid)
-    job.counts.indexed += 1
+    job.counts.embedded += 1
     job.counts.duplicates += len(grp.members)
     buffer.flush(at_least=_FLUSH_EVERY)
 
@@ -489,14 +528,19 @@ def finish(job: IndexJob) -> Iterator[Progress]:
 def report(job: IndexJob, embed_seconds: float) -> IndexReport:
     c, cancelled = job.counts, job.cancel.cancelled
     seconds = time.perf_counter() - job.started
-    rate = c.indexed / embed_seconds if embed_seconds > 0 else 0.0
+    rate = c.embedded / embed_seconds if embed_seconds > 0 else 0.0
+    indexed = job.catalog.indexed_count(job.lib_id)
     log.info(
-        "%s: %d indexed, %d unchanged, %d moved, %d removed, %d duplicates, %d skipped "
-        "in %.1fs%s", job.root, c.indexed, c.unchanged, c.moved, c.removed, c.duplicates,
-        len(c.skipped), seconds, " (cancelled)" if cancelled else "",
+        "%s: %d embedded, %d unchanged, %d moved, %d removed, %d duplicates, %d skipped, "
+        "%d searchable in %.1fs%s%s", job.root, c.embedded, c.unchanged, c.moved, c.removed,
+        c.duplicates, len(c.skipped), indexed, seconds, " (cancelled)" if cancelled else "",
+        " (offline)" if c.offline else "",
     )
+    for path in c.unreadable:
+        log.warning("could not read %s: its photos stay in the index as they were", path)
     return IndexReport(
-        library=job.root, indexed=c.indexed, unchanged=c.unchanged, moved=c.moved,
+        library=job.root, embedded=c.embedded, unchanged=c.unchanged, moved=c.moved,
         removed=c.removed, duplicates=c.duplicates, skipped=tuple(c.skipped),
-        seconds=seconds, images_per_s=rate, cancelled=cancelled,
+        seconds=seconds, images_per_s=rate, cancelled=cancelled, indexed=indexed,
+        offline=c.offline, unreadable=tuple(c.unreadable),
     )

@@ -138,6 +138,32 @@ def diff(scanned: Iterable[ScannedFile], known: Mapping[str, KnownFile]) -> Scan
     return ScanDiff(tuple(new), tuple(changed), tuple(unchanged), gone)
 
 
+def is_under(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or inside it (plain string comparison of normalised paths)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def keep_unreadable(gone: Iterable[str], unreadable: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(really gone, kept): a path at or under a folder the walk could not read is not gone, it
+    could not be seen (a permission change, a failing disk): its catalog entry is kept."""
+    blocked = list(unreadable)
+    really: list[str] = []
+    kept: list[str] = []
+    for p in gone:
+        (kept if any(is_under(p, b) for b in blocked) else really).append(p)
+    return really, kept
+
+
+def root_looks_unmounted(root: str) -> bool:
+    """The root is missing or holds no entry at all: what an unplugged drive's mount point
+    looks like (cheap: one listing, nothing walked)."""
+    try:
+        with os.scandir(root) as it:
+            return next(it, None) is None
+    except OSError:
+        return True
+
+
 def fast_hash(path: str | os.PathLike[str], size: int | None = None) -> str:
     """blake2b of (size, first 64 KiB, last 64 KiB): cheap, and exact for files <= 128 KiB.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,6 +136,14 @@ def hits_of(labels: list[int], sims: list[float], paths: dict[int, list[tuple[st
     return hits
 
 
+def mark_offline(hits: list[SearchHit]) -> list[SearchHit]:
+    """The hits of a library whose root is offline (missing, or an empty mount point) are still
+    results, marked ``offline`` (one listing of each root a search returns)."""
+    roots = {h.library for h in hits if h.library}
+    offline = {r for r in roots if scan.root_looks_unmounted(r)}
+    return [replace(h, offline=True) if h.library in offline else h for h in hits]
+
+
 class SearchPipeline:
     """Searches a store with the catalog's paths: one home for what ``ImageLibrary.search`` does."""
 
@@ -153,5 +162,6 @@ class SearchPipeline:
         out: list[list[SearchHit]] = []
         for labels, sims in store.query(q, k, allowed):
             ids = labels.tolist()
-            out.append(hits_of(ids, sims.tolist(), self._catalog.paths_of_vectors(ids, lib_id), k))
+            paths = self._catalog.paths_of_vectors(ids, lib_id)
+            out.append(mark_offline(hits_of(ids, sims.tolist(), paths, k)))
         return out

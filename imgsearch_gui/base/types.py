@@ -41,8 +41,17 @@ class Progress:
 
 @dataclass(frozen=True)
 class IndexReport:
+    """What one indexing job of one library root did.
+
+    ``embedded``: images embedded in this run (a group of identical new files counts once, the
+    others are ``duplicates``); ``indexed``: the library's photos searchable after the run.
+    ``offline``: the root was not reachable (missing, or empty while the catalog holds photos
+    under it: an unplugged drive); nothing was removed. ``unreadable``: folders (or files) that
+    could not be read; their catalog entries were kept.
+    """
+
     library: str
-    indexed: int
+    embedded: int
     unchanged: int
     moved: int
     removed: int
@@ -51,10 +60,13 @@ class IndexReport:
     seconds: float
     images_per_s: float
     cancelled: bool = False
+    indexed: int = 0
+    offline: bool = False
+    unreadable: tuple[str, ...] = ()
 
     @property
     def total_files(self) -> int:
-        return self.indexed + self.unchanged + self.moved + self.duplicates + len(self.skipped)
+        return self.embedded + self.unchanged + self.moved + self.duplicates + len(self.skipped)
 
 
 @dataclass(frozen=True)
@@ -63,3 +75,4 @@ class SearchHit:
     score: float  # cosine similarity in [-1, 1]
     rank: int  # 1-based
     library: str | None = None
+    offline: bool = False  # its library root is not reachable (e.g. an unplugged drive)

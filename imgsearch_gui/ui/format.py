@@ -31,7 +31,10 @@ def fmt_duration(seconds: float | None) -> str:
 
 def index_summary(report: IndexReport) -> str:
     """One line for the status bar once a library is indexed (or the job was cancelled)."""
-    parts = [f"{report.indexed:,} new"]
+    if report.offline:
+        return (f"{report.library} is offline (not found, or empty: an unplugged drive?). Its "
+                f"{report.indexed:,} photos stay in the index; nothing was removed.")
+    parts = [f"{report.embedded:,} new"]
     if report.unchanged:
         parts.append(f"{report.unchanged:,} unchanged")
     if report.moved:
@@ -42,6 +45,9 @@ def index_summary(report: IndexReport) -> str:
         parts.append(f"{report.duplicates:,} duplicates")
     if report.skipped:
         parts.append(f"{len(report.skipped):,} skipped (Library ▸ Show skipped files)")
+    if report.unreadable:
+        parts.append(f"{len(report.unreadable):,} folders could not be read (their photos are "
+                     "kept)")
     verb = "Indexing cancelled" if report.cancelled else "Indexed"
     return (f"{verb} {report.library}: {', '.join(parts)} in {fmt_duration(report.seconds)}"
             f" ({report.images_per_s:.1f} images/s).")
@@ -123,8 +129,19 @@ def score_text(score: float) -> str:
     return f"{score:.3f}"
 
 
+def display_path(path: str) -> str:
+    """``path`` as readable text: a name with bytes that are not UTF-8 (lone surrogates after
+    ``os.fsdecode``, which Qt would silently drop) shows them as ``\\xNN`` escapes."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return path
+
+
 def hit_tooltip(hit: SearchHit) -> str:
-    return f"{hit.path}\n#{hit.rank} · score {score_text(hit.score)}"
+    offline = "\noffline: its library is not reachable (an unplugged drive?)" if hit.offline else ""
+    return f"{display_path(hit.path)}\n#{hit.rank} · score {score_text(hit.score)}{offline}"
 
 
 def score_band(score: float) -> str:

@@ -167,7 +167,7 @@ def test_unreadable_catalog_offers_a_fresh_index(make_window, library_dir, qtbot
     with qtbot.waitSignal(again.indexingFinished, timeout=60_000) as blocker:
         pass
     assert asked and asked[0][0] == "The index is damaged" and "not affected" in asked[0][1]
-    assert blocker.args[0].indexed == 24  # every library indexed again
+    assert blocker.args[0].embedded == 24  # every library indexed again
     (aside,) = data.glob("damaged-*")
     assert (aside / "catalog.sqlite3").exists()
     assert "moved to" in " ".join(m.text for m in again.messages.history)

@@ -100,7 +100,7 @@ def test_main_window_switches_to_a_finetuned_checkpoint(make_window, library_dir
                            Checkpoint("tiny", state, "gem", {"p": 2.5}, 80))
     with qtbot.waitSignal(window.indexingFinished, timeout=60_000) as blocker:
         assert window.use_finetuned(str(ckpt))
-    assert blocker.args[0].indexed == 24
+    assert blocker.args[0].embedded == 24
     assert window.model.weights == str(ckpt) and window.model.size == 80
     assert Prefs(window.prefs.qsettings).model.weights == str(ckpt)
     meta = window.library.embedder.meta

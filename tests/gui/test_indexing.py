@@ -87,9 +87,9 @@ def test_indexing_reports_progress_and_never_stalls_the_event_loop(make_window, 
     print(f"worst event-loop gap while indexing: {probe.worst * 1000:.0f} ms ({probe.ticks} ticks)")
     report = blocker.args[0]
     assert isinstance(report, IndexReport) and not report.cancelled
-    assert report.indexed + report.duplicates == N_BIG
+    assert report.embedded + report.duplicates == N_BIG
     embeds = [p for p in progress if p.stage == "embed"]
-    assert embeds and embeds[-1].done == embeds[-1].total == report.indexed
+    assert embeds and embeds[-1].done == embeds[-1].total == report.embedded
     assert all(p.total >= p.done for p in embeds)
     assert any(p.current for p in embeds) and any(p.images_per_s > 0 for p in embeds)
     assert probe.ticks > 10
@@ -123,7 +123,7 @@ def test_search_resize_and_repaint_work_while_indexing(make_window, big_library,
         still_indexing = window.indexing
     probe.stop()
     print(f"worst gap while searching during indexing: {probe.worst * 1000:.0f} ms")
-    assert blocker.args[0].indexed > 0
+    assert blocker.args[0].embedded > 0
     assert still_indexing, "the search should have finished while indexing still ran"
     assert window.shown_hits and window.shown_hits[0].path.endswith("photo_00.png")
     assert window.size().width() == 1000
@@ -144,14 +144,14 @@ def test_cancel_indexing(make_window, big_library, qtbot):
         assert not window.indexing_panel.cancel_button.isEnabled()
     report = blocker.args[0]
     assert isinstance(report, IndexReport) and report.cancelled
-    assert report.indexed < N_BIG
+    assert report.embedded < N_BIG
     assert not window.indexing and not window.indexing_panel.isVisible()
     assert "cancelled" in window.messages.last.text.lower()
     # what was done is kept: indexing again only does the rest
     with qtbot.waitSignal(window.indexingFinished, timeout=120_000) as blocker:
         window.reindex_all_action.trigger()
     again = blocker.args[0]
-    assert again.unchanged >= report.indexed and again.indexed + again.unchanged + \
+    assert again.unchanged >= report.embedded and again.embedded + again.unchanged + \
         again.duplicates == N_BIG
 
 

@@ -54,7 +54,7 @@ def test_first_run_shows_empty_state_and_remembers_libraries(window, library_dir
     assert window.pages.currentWidget() is window.empty
     assert "Choose a photo folder" in window.empty.button.text()
     report = index(qtbot, window, library_dir)
-    assert report.indexed == 24 and len(report.skipped) == 1
+    assert report.embedded == 24 and len(report.skipped) == 1
     assert window.pages.currentWidget() is window.splitter
     assert Prefs(prefs.qsettings).libraries == [str(library_dir.resolve())]
     # unreadable files are collected, not a dialog each
@@ -294,7 +294,7 @@ def test_index_of_another_model_offers_a_rebuild(make_window, library_dir, qtbot
     with qtbot.waitSignal(second.indexingFinished, timeout=60_000) as blocker:
         pass
     assert asked and "different model" in asked[0]
-    assert blocker.args[0].indexed == 24  # rebuilt with the current model
+    assert blocker.args[0].embedded == 24  # rebuilt with the current model
     hits = drop_and_wait(qtbot, second, library_dir / "sub0" / "photo_00.png")
     assert hits[0].path == str(library_dir / "sub0" / "photo_00.png") and hits[0].score > 0.95
 
@@ -351,7 +351,7 @@ def test_rebuilding_several_libraries_rebuilds_once_then_indexes_each(make_windo
     window.index_libraries(window.prefs.libraries, rebuild=True)
     qtbot.waitUntil(lambda: len(done) == 2 and not window.indexing, timeout=60_000)
     assert calls == [("photos", True), ("more", False)]
-    assert done[0].indexed == 24 and done[1].indexed + done[1].duplicates == 3
+    assert done[0].embedded == 24 and done[1].embedded + done[1].duplicates == 3
     hits = window.library.search(str(other / copied[0].name), k=40)
     assert {str(other / p.name) for p in copied} <= {h.path for h in hits}
     assert len({Path(h.path).parent.name for h in hits}) >= 3  # both libraries are back

@@ -26,10 +26,11 @@ def test_migrations_apply_in_order(tmp_path, monkeypatch):
     path = tmp_path / "c.sqlite3"
     Catalog(path).close()
     extra = "ALTER TABLE files ADD COLUMN rating INTEGER;"
-    monkeypatch.setattr(catalog_mod, "MIGRATIONS", [*catalog_mod.MIGRATIONS, (2, extra)])
-    monkeypatch.setattr(catalog_mod, "SCHEMA_VERSION", 2)
+    nxt = SCHEMA_VERSION + 1
+    monkeypatch.setattr(catalog_mod, "MIGRATIONS", [*catalog_mod.MIGRATIONS, (nxt, extra)])
+    monkeypatch.setattr(catalog_mod, "SCHEMA_VERSION", nxt)
     c = Catalog(path)
-    assert c.schema_version() == 2
+    assert c.schema_version() == nxt
     cols = [r[1] for r in c._conn.execute("PRAGMA table_info(files)")]
     assert "rating" in cols
     c.close()
@@ -39,12 +40,14 @@ def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     path = tmp_path / "c.sqlite3"
     Catalog(path).close()
     bad = "ALTER TABLE files ADD COLUMN ok INTEGER; THIS IS NOT SQL;"
-    monkeypatch.setattr(catalog_mod, "MIGRATIONS", [*catalog_mod.MIGRATIONS, (2, bad)])
-    with pytest.raises(CatalogError, match="schema version 2 failed"):
+    nxt = SCHEMA_VERSION + 1
+    monkeypatch.setattr(catalog_mod, "MIGRATIONS", [*catalog_mod.MIGRATIONS, (nxt, bad)])
+    monkeypatch.setattr(catalog_mod, "SCHEMA_VERSION", nxt)
+    with pytest.raises(CatalogError, match=f"schema version {nxt} failed"):
         Catalog(path)
     monkeypatch.undo()
     c = Catalog(path)
-    assert c.schema_version() == 1
+    assert c.schema_version() == SCHEMA_VERSION
     assert "ok" not in [r[1] for r in c._conn.execute("PRAGMA table_info(files)")]
     c.close()
 
@@ -110,8 +113,9 @@ def test_delete_and_reset_vectors_make_files_pending(cat):
     assert status == {"/p/a": ("pending", None), "/p/b": ("indexed", 2), "/p/c": ("skipped", None)}
     cat.reset_vectors()
     status = {f.path: (f.status, f.vector_id) for f in cat.all_files()}
+    # a rebuild (another model) tries the skipped files again too (issue 12 item 7)
     assert status == {"/p/a": ("pending", None), "/p/b": ("pending", None),
-                      "/p/c": ("skipped", None)}
+                      "/p/c": ("pending", None)}
     assert cat.vector_ids() == set()
 
 
@@ -122,3 +126,57 @@ def test_remove_library(cat):
     cat.remove_library(one)
     assert [li.root for li in cat.libraries()] == ["/two"]
     assert [f.path for f in cat.all_files()] == ["/two/a"]
+
+
+def test_a_path_that_is_not_utf8_round_trips_byte_exact(cat, tmp_path):
+    """os.fsdecode turns undecodable bytes into lone surrogates, which sqlite could not encode
+    (UnicodeEncodeError on every run); the catalog keeps the bytes and gives the name back."""
+    import os
+
+    root_bytes = b"/photos/\xff\xfe-old"
+    name_bytes = root_bytes + b"/caf\xe9 \x80.jpg"
+    root, name = os.fsdecode(root_bytes), os.fsdecode(name_bytes)
+    lib = cat.add_library(root)
+    assert cat.add_library(root) == lib and cat.library_id(root) == lib
+    cat.add_vector(1, "h1")
+    fid = cat.add_file(lib, name, 10, 100, "h1", "indexed", vector_id=1)
+    ok = cat.add_file(lib, root + "/plain.jpg", 10, 100, "h2", "pending")
+    cat.commit()
+    assert [os.fsencode(p) for p in cat.files_of_library(lib)] == [name_bytes, root_bytes + b"/plain.jpg"]
+    assert os.fsencode(cat.files_of_vector(1)[0].path) == name_bytes
+    assert os.fsencode(cat.libraries()[0].root) == root_bytes
+    assert cat.paths_of_vectors([1]) == {1: [(name, root)]}
+    cat.update_file(ok, path=name + ".2", size=1, mtime_ns=2, fast_hash="h2", status="pending",
+                    reason=None, vector_id=None)
+    cat.commit()
+    assert not cat.in_transaction
+    assert {os.fsencode(f.path) for f in cat.all_files()} == {name_bytes, name_bytes + b".2"}
+    assert fid in {f.id for f in cat.all_files()}
+
+
+def test_a_version_1_catalog_migrates_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "c.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(catalog_mod._MIGRATE_1 + "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+                       "INSERT INTO meta VALUES ('schema_version', '1');"
+                       "INSERT INTO libraries(root, added) VALUES ('/p', 0);"
+                       "INSERT INTO files(library_id, path, size, mtime_ns, status, updated) "
+                       "VALUES (1, '/p/a.jpg', 1, 1, 'pending', 0);")
+    conn.close()
+    c = Catalog(path)
+    assert c.schema_version() == SCHEMA_VERSION >= 2
+    assert list(c.files_of_library(1)) == ["/p/a.jpg"]
+    c.close()
+
+
+def test_a_catalog_of_a_newer_version_is_too_new_not_damaged(tmp_path):
+    from imgsearch_gui.base.errors import CatalogTooNewError
+
+    path = tmp_path / "c.sqlite3"
+    c = Catalog(path)
+    c.add_library(__import__("os").fsdecode(b"/\xff"))  # a BLOB row, as a newer program writes
+    c.set_meta("schema_version", str(SCHEMA_VERSION + 1))
+    c.commit()
+    c.close()
+    with pytest.raises(CatalogTooNewError, match="newer"):
+        Catalog(path)

@@ -179,6 +179,35 @@ def test_resolve_deletes_gone_files_nobody_claims(job, write_image):
     assert 4 not in job.store and job.catalog.vector_ids() == set()
 
 
+def test_resolve_checks_cancel_between_files_and_then_deletes_nothing(job, write_image,
+                                                                      monkeypatch):
+    root = Path(job.root)
+    paths = [write_image(root / f"{i}.png", i) for i in range(4)]
+    gone = write_image(root / "gone.png", 9)
+    _indexed(job, gone, 4, 9)
+    row = job.catalog.files_of_library(job.lib_id)[str(gone)]
+    gone.unlink()
+    work = [Work(_scanned(p), None, scan.fast_hash(p)) for p in paths]
+    looked: list[str] = []
+    real = indexing.find_vector
+
+    def find_vector(cat, store, w):  # the user presses Cancel during the first file's look-up
+        looked.append(w.file.path)
+        job.cancel.cancel()
+        return real(cat, store, w)
+
+    monkeypatch.setattr(indexing, "find_vector", find_vector)
+    _, groups = _drain(indexing.resolve(job, work, [row]))
+    assert looked == [str(paths[0])] and groups == []
+    assert job.counts.removed == 0 and str(gone) in job.catalog.files_of_library(job.lib_id)
+
+
+def test_unreadable_folders_keep_their_entries():
+    gone, kept = scan.keep_unreadable(["/p/a.png", "/p/sub/b.png", "/p/subway.png", "/p/sub"],
+                                      ["/p/sub"])
+    assert gone == ["/p/a.png", "/p/subway.png"] and kept == ["/p/sub/b.png", "/p/sub"]
+
+
 def test_group_by_content_tells_large_files_apart_by_their_full_hash(tmp_path):
     size = 3 * scan.HASH_BLOCK  # the fast hash reads only the ends of such a file
     a, b, c = (tmp_path / n for n in "abc")
@@ -226,7 +255,7 @@ def test_embed_gives_each_group_a_vector_and_saves_in_batches(job, write_image, 
     assert [rows[str(p)].vector_id for p in paths] == [42, 43, 44, 45, 46]
     assert rows[str(bad)].status == STATUS_SKIPPED and rows[str(bad)].vector_id is None
     assert set(job.store.labels().tolist()) == {41, 42, 43, 44, 45, 46}
-    assert (job.counts.indexed, [s.path for s in job.counts.skipped]) == (5, [str(bad)])
+    assert (job.counts.embedded, [s.path for s in job.counts.skipped]) == (5, [str(bad)])
 
 
 def test_embed_of_nothing_takes_no_time(job):
@@ -238,10 +267,10 @@ def test_finish_commits_and_report_counts(job):
     assert [(e.stage, e.done, e.total) for e in events] == [("save", 0, 1), ("save", 1, 1)]
     assert job.commits == [0]
     assert job.catalog.libraries()[0].last_indexed is not None
-    job.counts.indexed, job.counts.moved = 3, 1
+    job.counts.embedded, job.counts.moved = 3, 1
     rep = indexing.report(job, 0.5)
     assert isinstance(rep, IndexReport)
-    assert (rep.library, rep.indexed, rep.moved, rep.images_per_s, rep.cancelled) == (
+    assert (rep.library, rep.embedded, rep.moved, rep.images_per_s, rep.cancelled) == (
         job.root, 3, 1, 6.0, False)
 
 

@@ -55,7 +55,7 @@ def test_incremental_runs_embed_only_what_changed(tmp_path, write_image, embedde
 
     _, rep = run(lib, root)
     assert embedder.embedded() == {str(a), str(b), str(c), str(d)}
-    assert (rep.indexed, rep.unchanged, rep.moved, rep.removed, rep.duplicates) == (4, 0, 0, 0, 0)
+    assert (rep.embedded, rep.unchanged, rep.moved, rep.removed, rep.duplicates) == (4, 0, 0, 0, 0)
     assert rep.skipped == () and not rep.cancelled
     hits = lib.search(a, k=4)
     assert hits[0].path == str(a) and hits[0].score == pytest.approx(1.0, abs=1e-4)
@@ -70,7 +70,7 @@ def test_incremental_runs_embed_only_what_changed(tmp_path, write_image, embedde
                         real_fast_hash(p, s))
     _, rep = run(lib, root)
     assert embedder.calls == {} and hashed == []
-    assert (rep.indexed, rep.unchanged) == (0, 4)
+    assert (rep.embedded, rep.unchanged) == (0, 4)
 
     # add, change, delete, rename, duplicate, touch
     embedder.reset()
@@ -86,7 +86,7 @@ def test_incremental_runs_embed_only_what_changed(tmp_path, write_image, embedde
     _, rep = run(lib, root)
     assert embedder.embedded() == {str(e), str(b)}
     assert all(n == 1 for n in embedder.calls.values())
-    assert (rep.indexed, rep.unchanged, rep.moved, rep.removed, rep.duplicates) == (2, 1, 1, 1, 1)
+    assert (rep.embedded, rep.unchanged, rep.moved, rep.removed, rep.duplicates) == (2, 1, 1, 1, 1)
     assert rep.total_files == 5
     assert set(hashed) == {str(e), str(b), str(d2), str(a_copy), str(a)}
     assert len(lib.store) == 4  # a (+copy), b (new content), d (moved), e
@@ -130,7 +130,7 @@ def test_identical_new_files_are_embedded_once(tmp_path, write_image, embedder):
     lib = ImageLibrary(tmp_path / "data", embedder)
     _, rep = run(lib, root)
     assert sum(embedder.calls.values()) == 2
-    assert (rep.indexed, rep.duplicates) == (2, 2) and len(lib.store) == 2
+    assert (rep.embedded, rep.duplicates) == (2, 2) and len(lib.store) == 2
     hits = lib.search(x, k=3)
     assert sorted(hit_paths(hits)) == sorted(str(root / n) for n in ("x.png", "x2.png", "x3.png"))
     assert len({h.score for h in hits}) == 1
@@ -156,14 +156,14 @@ def test_fast_hash_collision_uses_the_full_hash(tmp_path, write_image, embedder)
     assert scan.full_hash(one) != scan.full_hash(two)
     lib = ImageLibrary(tmp_path / "data", embedder)
     _, rep = run(lib, root)
-    assert (rep.indexed, rep.duplicates) == (2, 0) and len(lib.store) == 2
+    assert (rep.embedded, rep.duplicates) == (2, 0) and len(lib.store) == 2
     # a later true copy of a large file shares the vector (verified by the full hash)
     embedder.reset()
     shutil.copyfile(two, root / "two_copy.bmp")
     three = _bmp(root / "three.bmp", 77)  # collides again, different content
     _, rep = run(lib, root)
     assert embedder.embedded() == {str(three)}
-    assert (rep.indexed, rep.duplicates) == (1, 1) and len(lib.store) == 3
+    assert (rep.embedded, rep.duplicates) == (1, 1) and len(lib.store) == 3
     consistent(lib)
 
 
@@ -176,7 +176,7 @@ def test_unreadable_files_are_skipped_with_a_reason(tmp_path, write_image, embed
     empty.write_bytes(b"")
     lib = ImageLibrary(tmp_path / "data", embedder)
     _, rep = run(lib, root)
-    assert rep.indexed == 1
+    assert rep.embedded == 1
     reasons = {s.path: s.reason for s in rep.skipped}
     assert set(reasons) == {str(bad), str(empty)} and all(reasons.values())
     assert "empty" in reasons[str(empty)]
@@ -189,7 +189,7 @@ def test_unreadable_files_are_skipped_with_a_reason(tmp_path, write_image, embed
     write_image(bad, 3, fmt="JPEG")
     bump(bad)
     _, rep = run(lib, root)
-    assert embedder.embedded() == {str(bad)} and rep.indexed == 1
+    assert embedder.embedded() == {str(bad)} and rep.embedded == 1
     assert lib.search(good, k=5)[0].path == str(good)
     consistent(lib)
 
@@ -203,7 +203,7 @@ def test_several_libraries_and_the_library_filter(tmp_path, write_image, embedde
     lib = ImageLibrary(tmp_path / "data", embedder)
     run(lib, lib1)
     _, rep = run(lib, lib2)
-    assert rep.duplicates == 1 and rep.indexed == 4
+    assert rep.duplicates == 1 and rep.embedded == 4
     assert len(lib.store) == 9
     assert [li.root for li in lib.libraries()] == [str(lib1), str(lib2)]
     assert [li.files for li in lib.libraries()] == [5, 5]
@@ -254,14 +254,14 @@ def test_other_model_is_refused_and_rebuild_rebuilds(
     assert other.calls == {} and lib.needs_rebuild
 
     _, rep = run(lib, lib1, rebuild=True)
-    assert rep.indexed == 3 and len(other.calls) == 3
+    assert rep.embedded == 3 and len(other.calls) == 3
     assert lib.stats().meta == other_meta and lib.needs_rebuild is None
     infos = {li.root: li for li in lib.libraries()}
     assert infos[str(lib2)].indexed == 0  # pending until indexed again
     assert all(h.library == str(lib1) for h in lib.search(lib1 / "o0.png", k=10))
     other.reset()
     _, rep = run(lib, lib2)
-    assert rep.indexed == 3 and len(other.calls) == 3
+    assert rep.embedded == 3 and len(other.calls) == 3
     assert len(lib.search(lib1 / "o0.png", k=10)) == 6
     consistent(lib)
     lib.close()
@@ -294,7 +294,7 @@ def test_damaged_index_gives_a_clear_error_and_rebuild_works(
         run(lib, root)
     embedder.reset()
     _, rep = run(lib, root, rebuild=True)
-    assert rep.indexed == 5 and len(embedder.calls) == 5
+    assert rep.embedded == 5 and len(embedder.calls) == 5
     assert lib.search(paths[2], k=1)[0].path == str(paths[2])
     consistent(lib)
     lib.close()
@@ -313,7 +313,7 @@ def test_cancel_keeps_finished_work(tmp_path, write_image, embedder):
     embedder.cancel_after = None
     rep = events[-1]
     assert isinstance(rep, IndexReport) and rep.cancelled
-    assert 15 <= rep.indexed < 60
+    assert 15 <= rep.embedded < 60
     done_first = set(embedder.calls)
     lib.close()
     # everything finished before the cancel was committed: a new session only does the rest
@@ -322,7 +322,7 @@ def test_cancel_keeps_finished_work(tmp_path, write_image, embedder):
         consistent(lib)
         _, rep2 = run(lib, root)
         assert not (set(embedder.calls) & done_first)
-        assert rep2.indexed + rep.indexed == 60 and rep2.unchanged == rep.indexed
+        assert rep2.embedded + rep.embedded == 60 and rep2.unchanged == rep.embedded
         assert len(lib.store) == 60
         consistent(lib)
 
@@ -387,7 +387,7 @@ def test_open_reconciles_catalog_and_store(tmp_path, write_image, embedder):
         assert lib.libraries()[0].indexed == 3
         _, rep = run(lib, root)
         assert embedder.embedded() == {str(paths[1])}
-        assert rep.indexed == 1 and rep.unchanged == 3
+        assert rep.embedded == 1 and rep.unchanged == 3
         assert lib.search(paths[1], k=1)[0].path == str(paths[1])
         # labels are never reused (the stray one was max+5)
         assert max(lib.catalog.vector_ids()) > max(ids) + 5
@@ -475,7 +475,7 @@ def test_unreadable_catalog_is_moved_aside_never_deleted(tmp_path, write_image, 
     assert move_aside_damaged(data) != aside  # a second time: another folder
     with ImageLibrary(data, embedder) as fresh:
         _, rep = run(fresh, root)
-        assert rep.indexed == 4
+        assert rep.embedded == 4
         assert fresh.search(paths[1], k=1)[0].path == str(paths[1])
 
 

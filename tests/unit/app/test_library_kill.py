@@ -94,7 +94,7 @@ def test_sigkill_at_random_moments(tmp_path, embedder, write_image):
         vector_ids = {f.vector_id for f in files}
         assert len(vector_ids) == len(on_disk)  # every (distinct) file has its own vector
         assert set(lib.store.labels().tolist()) == lib.catalog.vector_ids() == vector_ids
-        assert report.indexed + report.unchanged == len(on_disk)
+        assert report.embedded + report.unchanged == len(on_disk)
         probe = sorted(on_disk)[::37]
         for path in probe:
             hit = lib.search(path, k=1)[0]

@@ -11,7 +11,7 @@ from imgsearch_gui.ui import format as fmt
 
 
 def report(**changes) -> IndexReport:
-    values = dict(library="/photos", indexed=1200, unchanged=0, moved=0, removed=0, duplicates=0,
+    values = dict(library="/photos", embedded=1200, unchanged=0, moved=0, removed=0, duplicates=0,
                   skipped=(), seconds=75.4, images_per_s=15.92)
     values.update(changes)
     return IndexReport(**values)
@@ -33,7 +33,7 @@ def test_durations():
 def test_index_summary_names_only_what_happened():
     assert fmt.index_summary(report()) == "Indexed /photos: 1,200 new in 1:15 (15.9 images/s)."
     text = fmt.index_summary(report(
-        indexed=3, unchanged=2000, moved=4, removed=5, duplicates=6, cancelled=True,
+        embedded=3, unchanged=2000, moved=4, removed=5, duplicates=6, cancelled=True,
         skipped=(SkippedFile("/photos/a.jpg", "broken"), SkippedFile("/photos/b.jpg", "empty"))))
     assert text.startswith("Indexing cancelled /photos: 3 new, 2,000 unchanged, 4 moved, ")
     assert "5 removed, 6 duplicates, 2 skipped (Library ▸ Show skipped files) in 1:15" in text
