@@ -40,12 +40,24 @@ def gui_command() -> list[str]:
     return [str(Path(sys.executable).resolve()), "-m", "imgsearch_gui"]
 
 
+_RESERVED = ' \t\n"\'\\><~|&;$*?#()`'
+
+
 def _quote(arg: str) -> str:
-    """Quote one Exec argument as the Desktop Entry spec asks (reserved characters in quotes)."""
-    if not any(c in arg for c in ' \t\n"\'\\><~|&;$*?#()`'):
-        return arg
-    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`").replace("$", "\\$")
-    return f'"{escaped}"'
+    """One Exec argument as the Desktop Entry spec's quoting rule asks: an argument with a reserved
+    character goes in double quotes, where a double quote, backtick, dollar sign or backslash is
+    escaped by a backslash; a literal ``%`` is doubled (else it starts a field code)."""
+    if any(c in arg for c in _RESERVED):
+        escaped = "".join("\\" + c if c in '"`$\\' else c for c in arg)
+        arg = f'"{escaped}"'
+    return arg.replace("%", "%%")
+
+
+def _escape_string(value: str) -> str:
+    """The spec's escapes of a string value, applied over the quoting rule: ``\\`` ``\\n`` ``\\t``
+    ``\\r`` (so a backslash in a quoted path is written as four)."""
+    return (value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+            .replace("\r", "\\r"))
 
 
 def desktop_entry_text(command: list[str]) -> str:
@@ -53,9 +65,9 @@ def desktop_entry_text(command: list[str]) -> str:
     lines = []
     for line in resources.desktop_file().read_text(encoding="utf-8").splitlines():
         if line.startswith("Exec="):
-            line = f"Exec={exec_line}"
+            line = f"Exec={_escape_string(exec_line)}"
         elif line.startswith("TryExec="):
-            line = f"TryExec={command[0]}"
+            line = f"TryExec={_escape_string(command[0])}"
         lines.append(line)
     return "\n".join(lines) + "\n"
 

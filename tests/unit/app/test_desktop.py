@@ -64,3 +64,65 @@ def test_cli_desktop_entry(tmp_path, capsys):
     assert (tmp_path / "applications" / f"{resources.APP_ID}.desktop").exists()
     assert main(["desktop-entry", "--remove", "--prefix", str(tmp_path)]) == 0
     assert not (tmp_path / "applications" / f"{resources.APP_ID}.desktop").exists()
+
+
+RESERVED = ' \t\n"\'\\><~|&;$*?#()`'  # the spec's reserved characters (quoted if present)
+
+
+def parse_exec(raw: str) -> list[str]:
+    """argv of an Exec value as a launcher reads it (Desktop Entry spec 1.5): the string escapes,
+    then the quoting rule, then field codes (%F dropped: no files; %% is a literal %)."""
+    value, i = "", 0
+    escapes = {"s": " ", "n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+    while i < len(raw):
+        if raw[i] == "\\" and i + 1 < len(raw) and raw[i + 1] in escapes:
+            value += escapes[raw[i + 1]]
+            i += 2
+        else:
+            value += raw[i]
+            i += 1
+    args, cur, quoted, i = [], None, False, 0
+    while i < len(value):
+        c = value[i]
+        if quoted:
+            if c == "\\":
+                assert value[i + 1] in '"`$\\', f"bad escape in {value!r}"
+                cur += value[i + 1]
+                i += 1
+            elif c == '"':
+                quoted = False
+            else:
+                assert c not in '"`$', f"unescaped {c!r} in a quoted argument"
+                cur += c
+        elif c == " ":
+            if cur is not None:
+                args.append(cur)
+            cur = None
+        elif c == '"':
+            quoted, cur = True, cur or ""
+        else:
+            assert c not in RESERVED, f"reserved {c!r} outside quotes in {value!r}"
+            cur = (cur or "") + c
+        i += 1
+    assert not quoted
+    if cur is not None:
+        args.append(cur)
+    out = []
+    for arg in args:
+        if arg == "%F":
+            continue
+        assert "%" not in arg.replace("%%", ""), f"a stray field code in {arg!r}"
+        out.append(arg.replace("%%", "%"))
+    return out
+
+
+@pytest.mark.parametrize("name", ["100% my apps", "back\\slash dir", "a%b\\c d", '$x "q" `t`'])
+def test_exec_escapes_percent_backslash_and_quotes(tmp_path, name):
+    """A program path with a space, a % and a backslash comes back exactly from Exec."""
+    command = [str(tmp_path / name / "imgsearch-gui"), "--flag=50%"]
+    app = desktop.install(tmp_path / "share", command=command)[0]
+    line = next(x for x in app.read_text(encoding="utf-8").splitlines() if x.startswith("Exec="))
+    assert parse_exec(line[len("Exec="):]) == command
+    try_exec = next(x for x in app.read_text(encoding="utf-8").splitlines()
+                    if x.startswith("TryExec="))
+    assert try_exec[len("TryExec="):].replace("\\\\", "\\") == command[0]
