@@ -3,82 +3,202 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from imgsearch_gui import __version__
 from imgsearch_gui.base import paths
 from imgsearch_gui.base.errors import UserError
 from imgsearch_gui.base.logs import current_log_file
+from imgsearch_gui.base.types import CancelToken, IndexReport, Progress
 from imgsearch_gui.cli.common import open_library
+
+INDEX_EPILOG = """\
+A library folder that is missing, or empty while photos are indexed under it (an unplugged
+drive, an empty mount point), is offline: its photos stay in the index and nothing is removed;
+--prune removes them. Folders that cannot be read keep their photos too (and are reported).
+Files skipped by earlier runs are tried again when they change, with --retry-skipped and on
+--rebuild.
+
+--json prints one JSON object on stdout at the end (progress goes to stderr):
+  indexed     photos of the given folders searchable after the run
+  embedded    images embedded in this run (identical files count once)
+  unchanged, moved, removed, duplicates   files in each case
+  skipped     [{"path", "reason"}] files that could not be used
+  offline     the given library folders that were not reachable (nothing removed)
+  unreadable  folders that could not be read (their photos were kept)
+  cancelled   true when interrupted (Ctrl-C): what was done is kept
+  seconds     wall time of the run
+
+exit status:
+  0  done
+  1  cancelled (Ctrl-C; what was done is kept) or an unexpected error
+  2  bad input (a missing folder that is not a library, a bad option, another model's index)
+  3  another process is writing the index (see --no-wait)
+  4  storage error (the disk is full or cannot be written; the index is kept as it was)
+"""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     """index, whiten and info."""
-    p = sub.add_parser("index", parents=parents, help="embed every photo under DIR")
+    p = sub.add_parser("index", parents=parents, help="embed every photo under DIR",
+                       epilog=INDEX_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
     p.add_argument("--rebuild", action="store_true",
                    help="drop the index and embed everything again (e.g. after a model change)")
     p.add_argument("--dba", type=int, metavar="N",
                    help="database-side augmentation with N neighbours (default 3; 0 = off); "
                    "kept for later runs")
+    p.add_argument("--prune", action="store_true",
+                   help="a DIR that is missing or empty: remove its photos from the index "
+                   "(without it, such a library is offline and kept)")
+    p.add_argument("--retry-skipped", action="store_true",
+                   help="try the files skipped by earlier runs again, changed or not")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object with the counts on stdout at the end (see below)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("whiten", parents=parents, help="learn PCA-whitening on the indexed "
                        "photos (no labels needed) and apply it to the index and to queries")
-    p.add_argument("--dim", type=int, help="keep only the top DIM whitened dimensions")
+    p.add_argument("--dim", type=_positive, help="keep only the top DIM whitened dimensions")
     p.add_argument("--off", action="store_true",
                    help="stop whitening (re-embeds the libraries with the plain model)")
 
     sub.add_parser("info", parents=parents, help="model, device and index summary")
 
 
-def run_index(args: argparse.Namespace) -> int:
-    from imgsearch_gui.app.config import save_config
-    from imgsearch_gui.base.types import IndexReport, Progress
+def _check_dirs(args: argparse.Namespace) -> None:
+    """Bad input before the model loads: a DIR that is not a folder. A missing DIR may be an
+    offline library (the library decides: NotADirectoryError when it is not one)."""
+    from imgsearch_gui.app.library import CATALOG_FILE
 
+    catalog = paths.data_dir(args.data_dir) / CATALOG_FILE
     for d in args.dirs:
-        if not d.is_dir():
+        if (d.exists() or not catalog.exists()) and not d.is_dir():
             raise UserError(f"not a folder: {d}")
+
+
+def run_index(args: argparse.Namespace) -> int:
+    _check_dirs(args)
     library, data_dir, config = open_library(args)
-    show_bar = not args.quiet and sys.stderr.isatty()
-    status = 0
-    with library:
+    started = time.perf_counter()
+    reports = []
+    cancel = CancelToken()
+    with library, _cancel_on_interrupt(cancel):
         for position, folder in enumerate(args.dirs):
-            bar = None
-            report: IndexReport | None = None
             rebuild = args.rebuild and position == 0  # later folders must keep the new vectors
-            try:
-                for event in library.index_library(folder, rebuild=rebuild):
-                    if isinstance(event, IndexReport):
-                        report = event
-                    elif isinstance(event, Progress) and show_bar and event.stage == "embed":
-                        if bar is None:
-                            from tqdm import tqdm
-
-                            bar = tqdm(total=event.total, unit="img", desc=folder.name,
-                                       dynamic_ncols=True, file=sys.stderr)
-                        bar.total = event.total
-                        bar.update(event.done - bar.n)
-            finally:
-                if bar is not None:
-                    bar.close()
-            save_config(data_dir, config)
-            if report is not None:
+            report = _index_one(library, folder, args, rebuild, cancel)
+            _save_config(data_dir, config)
+            if report is None:
+                continue
+            reports.append(report)
+            if not args.json:
                 print_report(report)
-                status = status or (0 if not report.cancelled else 1)
-    return status
+            if report.cancelled:
+                break
+    if args.json:
+        sys.stdout.write(json.dumps(summary(reports, time.perf_counter() - started)) + "\n")
+        sys.stdout.flush()
+    return 1 if any(r.cancelled for r in reports) else 0
 
 
-def print_report(r) -> None:
+def _save_config(data_dir: Path, config) -> None:
+    from imgsearch_gui.app.config import save_config
+
+    save_config(data_dir, config)
+
+
+def _index_one(library, folder: Path, args: argparse.Namespace, rebuild: bool,
+               cancel: CancelToken) -> IndexReport | None:
+    """One folder indexed (a progress bar on stderr), its report."""
+    show_bar = not args.quiet and sys.stderr.isatty()
+    bar = None
+    report: IndexReport | None = None
+    try:
+        events = library.index_library(folder, rebuild=rebuild, cancel=cancel, prune=args.prune,
+                                       retry_skipped=args.retry_skipped)
+        for event in events:
+            if isinstance(event, IndexReport):
+                report = event
+            elif isinstance(event, Progress) and show_bar and event.stage == "embed":
+                if bar is None:
+                    from tqdm import tqdm
+
+                    bar = tqdm(total=event.total, unit="img", desc=folder.name,
+                               dynamic_ncols=True, file=sys.stderr)
+                bar.total = event.total
+                bar.update(event.done - bar.n)
+    except NotADirectoryError as exc:
+        raise UserError(f"not a folder: {folder}") from exc
+    finally:
+        if bar is not None:
+            bar.close()
+    return report
+
+
+@contextlib.contextmanager
+def _cancel_on_interrupt(cancel: CancelToken) -> Iterator[None]:
+    """The first Ctrl-C cancels the job (it winds down, keeps its work and reports); a second
+    one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_signum, _frame) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        print("imgsearch: cancelling (Ctrl-C again to stop at once) ...", file=sys.stderr)
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def summary(reports: Sequence[IndexReport], seconds: float) -> dict[str, object]:
+    """``index --json``: the counts of every folder's report, summed."""
+    total = {key: sum(getattr(r, key) for r in reports)
+             for key in ("indexed", "embedded", "unchanged", "moved", "removed", "duplicates")}
+    return {
+        **total,
+        "skipped": [{"path": s.path, "reason": s.reason} for r in reports for s in r.skipped],
+        "offline": [r.library for r in reports if r.offline],
+        "unreadable": [p for r in reports for p in r.unreadable],
+        "cancelled": any(r.cancelled for r in reports),
+        "seconds": round(seconds, 3),
+    }
+
+
+def print_report(r: IndexReport) -> None:
     out = sys.stdout
-    print(f"{r.library}: {r.indexed} embedded, {r.unchanged} unchanged, {r.moved} moved, "
-          f"{r.duplicates} duplicates, {r.removed} removed, {len(r.skipped)} skipped "
-          f"in {r.seconds:.1f} s ({r.images_per_s:.1f} images/s)", file=out)
+    if r.offline:
+        print(f"{r.library}: offline (not found, or empty: an unplugged drive?); its {r.indexed} "
+              "photos stay in the index, nothing removed (--prune removes them)", file=out)
+        return
+    print(f"{r.library}: {r.indexed} searchable; {r.embedded} embedded, {r.unchanged} unchanged, "
+          f"{r.moved} moved, {r.duplicates} duplicates, {r.removed} removed, {len(r.skipped)} "
+          f"skipped in {r.seconds:.1f} s ({r.images_per_s:.1f} images/s)", file=out)
     for s in r.skipped[:50]:
         print(f"  skipped {s.path}: {s.reason}", file=out)
     if len(r.skipped) > 50:
         print(f"  ... and {len(r.skipped) - 50} more skipped files", file=out)
+    for path in r.unreadable:
+        print(f"  could not read {path}: its photos are kept as they were", file=out)
     if r.cancelled:
         print("  cancelled: what was finished is kept; run again to continue", file=out)
 
@@ -89,7 +209,6 @@ def run_whiten(args: argparse.Namespace) -> int:
 
     from imgsearch_gui.app.config import save_config
     from imgsearch_gui.app.library import ImageLibrary
-    from imgsearch_gui.base.types import IndexReport
 
     library, data_dir, config = open_library(args)
     try:
@@ -139,5 +258,6 @@ def run_info(args: argparse.Namespace) -> int:
             print(f"WARNING:   the index was built with {stats.meta.describe()}; "
                   "run `imgsearch index --rebuild DIR` to use the current model")
         for lib in stats.libraries:
-            print(f"library:   {lib.root} ({lib.indexed} indexed, {lib.skipped} skipped)")
+            offline = ", OFFLINE: not found or empty, its photos are kept" if lib.offline else ""
+            print(f"library:   {lib.root} ({lib.indexed} indexed, {lib.skipped} skipped{offline})")
     return 0
