@@ -1,10 +1,17 @@
-"""``imgsearch search``: the most similar indexed photos to each query, as text or JSON Lines."""
+"""``imgsearch search``: the most similar indexed photos to each query, as text or JSON Lines.
+
+A file name whose bytes are not valid UTF-8 cannot be JSON text as it is: in ``--json`` its
+``"path"`` shows those bytes as ``\\xNN`` escapes (readable, as in the text output) and the exact
+name is in ``"path_b64"``, the base64 of the path's bytes (present only for such names).
+"""
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,12 +32,14 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
                    help="alpha query expansion with the top N neighbours (0 = off)")
     p.add_argument("--alpha", type=float, default=3.0, help="similarity power for --qe")
     p.add_argument("--json", action="store_true",
-                   help="JSON Lines: one array of {path, score} per query, in order")
+                   help="JSON Lines: one array of {path, score} per query, in order (a path that "
+                        "is not valid UTF-8 also has path_b64, the base64 of its bytes)")
 
 
 def run(args: argparse.Namespace) -> int:
     from imgsearch_gui.base.errors import ImageError
     from imgsearch_gui.base.images import load_image
+    from imgsearch_gui.ui.format import display_path
 
     for q in args.queries:  # fail fast, before the model loads
         if not q.is_file():
@@ -51,13 +60,26 @@ def run(args: argparse.Namespace) -> int:
             hits = library.search(image, k=args.k, library=args.library, expansion=expansion)
             log.debug("query %s: %.1f ms", q, (time.perf_counter() - t0) * 1000)
             if args.json:
-                line = [{"path": str(Path(h.path).resolve()), "score": round(float(h.score), 6)}
+                # a hit of an offline library (unplugged drive) says so
+                line = [hit_json(h.path, h.score) | ({"offline": True} if h.offline else {})
                         for h in hits]
                 sys.stdout.write(json.dumps(line) + "\n")
             else:
                 if len(args.queries) > 1:
                     print(f"# {q}")
                 for h in hits:
-                    print(f"{h.rank:3d}  {h.score:.4f}  {h.path}")
+                    offline = "  (offline)" if h.offline else ""
+                    print(f"{h.rank:3d}  {h.score:.4f}  {display_path(h.path)}{offline}")
             sys.stdout.flush()
     return 0
+
+
+def hit_json(path: str, score: float) -> dict[str, object]:
+    """One hit of ``--json``: ``path`` as valid text, ``path_b64`` where that is not exact."""
+    from imgsearch_gui.ui.format import display_path
+
+    full = str(Path(path).resolve())
+    out: dict[str, object] = {"path": display_path(full), "score": round(float(score), 6)}
+    if out["path"] != full:
+        out["path_b64"] = base64.b64encode(os.fsencode(full)).decode("ascii")
+    return out

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOpti
 
 from imgsearch_gui.app import diskcache
 from imgsearch_gui.base.types import SearchHit
-from imgsearch_gui.ui.format import hit_tooltip, score_band, score_text
+from imgsearch_gui.ui.format import display_path, hit_tooltip, score_band, score_text
 from imgsearch_gui.ui.qtcompat import emit
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ class ResultsModel(QAbstractListModel):
         if hit is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            return os.path.basename(hit.path)
+            return display_path(os.path.basename(hit.path))
         if role == Qt.ItemDataRole.ToolTipRole:
             return hit_tooltip(hit)
         if role == Qt.ItemDataRole.DecorationRole:
@@ -336,7 +336,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(palette.color(role))
         name = painter.fontMetrics().elidedText(
-            os.path.basename(hit.path), Qt.TextElideMode.ElideMiddle, text_rect.width()
+            display_path(os.path.basename(hit.path)), Qt.TextElideMode.ElideMiddle, text_rect.width()
         )
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
         painter.restore()
