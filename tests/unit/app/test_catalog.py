@@ -180,3 +180,21 @@ def test_a_catalog_of_a_newer_version_is_too_new_not_damaged(tmp_path):
     c.close()
     with pytest.raises(CatalogTooNewError, match="newer"):
         Catalog(path)
+
+
+def test_a_reader_never_waits_for_an_open_write_transaction(tmp_path):
+    """WAL: while an indexing job's batch is uncommitted, another connection (search, info, the
+    GUI opening the data dir) opens the catalog and reads the last committed state at once."""
+    import time
+
+    path = tmp_path / "c.sqlite3"
+    writer = Catalog(path)
+    writer.add_library("/committed")
+    writer.commit()
+    writer.add_library("/pending")  # the write transaction stays open
+    started = time.perf_counter()
+    reader = Catalog(path)
+    assert [lib.root for lib in reader.libraries()] == ["/committed"]
+    assert time.perf_counter() - started < 2  # not the 30 s busy timeout
+    reader.close()
+    writer.close()
