@@ -2,7 +2,12 @@
 added to the preferences and queued, libraries are indexed one at a time, a removal holds the
 library's job lock so indexing waits for it, and an index that cannot be used as it is (another
 model built it, or it is damaged) gets a rebuild offer. It owns no widget: the window shows what
-its signals say."""
+its signals say.
+
+Nothing here waits for a job with a timeout: a job is cancelled and the library is closed only
+once it has ended (the model service and the window wait for the workers :meth:`stop` returns).
+A library that is offline (an unplugged drive) keeps its photos; an emptied one is pruned only
+after the user confirms."""
 
 from __future__ import annotations
 
@@ -56,6 +61,8 @@ class IndexQueue(QObject):
         self.root = ""  # being indexed now
         self.skipped: dict[str, SkippedFile] = {}
         self._queue: list[tuple[str, bool]] = []
+        #: options of the next job of a root: prune, retry_skipped (see index_library)
+        self._options: dict[str, dict[str, bool]] = {}
         self._count = 0
         self._report: IndexReport | None = None
         # removals hold the library's job lock: indexing waits until they are done
@@ -72,9 +79,13 @@ class IndexQueue(QObject):
         return any(rebuild for _, rebuild in self._queue)
 
     # ==== indexing ==========================================================================
-    def index(self, roots: Iterable[str], rebuild: bool = False) -> None:
-        """Queue ``roots`` for indexing (one job at a time); ``rebuild`` re-embeds everything."""
+    def index(self, roots: Iterable[str], rebuild: bool = False, **options: bool) -> None:
+        """Queue ``roots`` for indexing (one job at a time); ``rebuild`` re-embeds everything;
+        ``options`` (prune, retry_skipped) go to each root's next job."""
         roots = list(roots)
+        for root in roots:
+            if any(options.values()):
+                self._options.setdefault(root, {}).update(options)
         if rebuild and roots:
             # A rebuild drops every vector of the data dir (all libraries' files become pending):
             # rebuild once, then index every library, those already waiting included.
@@ -91,7 +102,7 @@ class IndexQueue(QObject):
                         self._queue[i] = (root, True)
                     break
             else:
-                if root == self.root and self.running and not rebuild:
+                if root == self.root and self.running and not rebuild and not options:
                     continue  # being indexed right now
                 self._queue.append((root, rebuild))
                 self._count += 1
@@ -108,8 +119,9 @@ class IndexQueue(QObject):
         root, rebuild = self._queue.pop(0)
         self.root = root
         position = self._count - len(self._queue)
+        options = self._options.pop(root, {})
         worker = Worker.with_cancel(index_and_remember, library, root, rebuild=rebuild,
-                                    name="index")
+                                    name="index", **options)
         worker.progress.connect(self._progress)
         worker.result.connect(self._result)
         worker.error.connect(self._error)
@@ -126,13 +138,30 @@ class IndexQueue(QObject):
         if not isinstance(item, IndexReport):
             return
         self._report = item
+        if not item.cancelled and not item.offline:  # the library's skipped files are these now
+            self.skipped = {p: s for p, s in self.skipped.items() if not is_under(p, item.library)}
         for s in item.skipped:
             self.skipped[s.path] = s
         emit(self.skippedChanged)
-        if item.skipped and not item.cancelled:
+        if item.offline:
+            self._offline(item)
+        elif (item.skipped or item.unreadable) and not item.cancelled:
             self.messages.warning(index_summary(item))
         else:
             self.messages.info(index_summary(item))
+
+    def _offline(self, report: IndexReport) -> None:
+        """The root is missing (kept, said) or empty while photos are indexed under it: the
+        user decides whether they are gone (then the job runs again with prune)."""
+        self.messages.warning(index_summary(report))
+        root = report.library
+        if os.path.isdir(root) and self.confirm(
+            "Remove the photos of an empty folder?",
+            f"{root} is empty, but {report.indexed:,} of its photos are in the index. If it is "
+            "the folder of a drive that is not connected, keep them (No): they are found again "
+            "when the drive is back.\n\nRemove them from the index?",
+        ):
+            self.index([root], prune=True)
 
     def _error(self, exc: BaseException) -> None:
         if index_unusable(exc):
@@ -142,10 +171,8 @@ class IndexQueue(QObject):
             self.messages.report(f"Indexing {self.root} failed", exc)
 
     def _done(self) -> None:
-        worker, root = self.worker, self.root
+        root = self.root
         self.worker, self.root = None, ""
-        if worker is not None and worker.cancelled:
-            self._queue.clear()
         report, self._report = self._report, None
         emit(self.finished, root, report)  # the report, or None when the job failed
         self.start_next()
@@ -158,11 +185,14 @@ class IndexQueue(QObject):
         self.worker.cancel()
         return True
 
-    def stop(self) -> None:
-        """Forget the queue, cancel the running job and wait for it (a model switch)."""
+    def stop(self) -> list[Worker]:
+        """Forget the queue and cancel the running job (a model switch). Returns the workers
+        still using the library (the job, removals): close it only once they have ended."""
         self._queue.clear()
+        self._options.clear()
         if self.worker is not None:
-            self.worker.stop()
+            self.worker.cancel()
+        return [w for w in (self.worker, *self._removals) if w is not None]
 
     def shutdown(self) -> None:
         """The window closes: start nothing more (the worker group stops the running job)."""
@@ -206,7 +236,7 @@ class IndexQueue(QObject):
     def _remove(self, root: str) -> None:
         """Take ``root``'s photos out of the index (in a worker) and out of the skipped list."""
         if self.root == root and self.worker is not None:
-            self.worker.stop()
+            self.worker.cancel()  # the removal waits for the library's job lock
         self._queue = [(r, b) for r, b in self._queue if r != root]
         self.skipped = {p: s for p, s in self.skipped.items() if not is_under(p, root)}
         emit(self.skippedChanged)

@@ -131,12 +131,13 @@ def filter_hits(hits: Sequence[SearchHit], count: int, min_score: float) -> list
     return [h for h in hits if h.score >= min_score][: max(0, count)]
 
 
-def index_and_remember(library, root, *, rebuild: bool = False, cancel=None):
-    """``library.index_library`` and then save the embedder settings beside the index (as the CLI
-    does), so the CLI and later sessions use the model the index was built with."""
+def index_and_remember(library, root, *, rebuild: bool = False, cancel=None, **options):
+    """``library.index_library`` (``options``: prune, retry_skipped) and then save the embedder
+    settings beside the index (as the CLI does), so the CLI and later sessions use the model the
+    index was built with."""
     from imgsearch_gui.base.types import IndexReport
 
-    for item in library.index_library(root, rebuild=rebuild, cancel=cancel):
+    for item in library.index_library(root, rebuild=rebuild, cancel=cancel, **options):
         yield item
         if isinstance(item, IndexReport) and not item.cancelled:
             _save_config(library)

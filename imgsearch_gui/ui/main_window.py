@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QSettings, Qt, QUrl, Signal
+from PySide6.QtCore import QEventLoop, QMimeData, QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QGuiApplication, QImage
 from PySide6.QtWidgets import (
     QApplication,
@@ -125,8 +125,21 @@ class MainWindow(QMainWindow):
         self.search.finished.connect(self.searchFinished)
 
     def _libraries_changed(self) -> None:
-        window_ui.fill_library_menu(self, self.prefs.libraries)
+        roots = self.prefs.libraries
+        window_ui.fill_library_menu(self, roots, self._offline_roots(roots))
         self._update_page()
+
+    def _offline_roots(self, roots: Sequence[str]) -> frozenset[str]:
+        """Libraries that are not reachable (missing, or an empty mount point with photos in the
+        index): their photos are kept and still found."""
+        offline = {r for r in roots if not os.path.isdir(r)}
+        library = self.library
+        if library is not None:
+            try:
+                offline |= {i.root for i in library.libraries() if getattr(i, "offline", False)}
+            except Exception:  # noqa: BLE001 - only a mark in a menu
+                log.debug("could not list the libraries", exc_info=True)
+        return frozenset(offline)
 
     def _update_page(self) -> None:
         has_content = bool(self.prefs.libraries) or self.query_view.has_image()
@@ -199,6 +212,7 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f"{self.model.backbone} · ready")
         self.model_label.setToolTip(described)
         emit(self.modelReady)
+        self._libraries_changed()  # offline marks
         if not self.index_queue.rebuilding:  # else: rebuilding already
             self.index_queue.check_index_model()
         self.index_queue.start_next()
@@ -239,9 +253,11 @@ class MainWindow(QMainWindow):
     def reindex_all(self) -> None:
         self.index_libraries(self.prefs.libraries)
 
-    def index_libraries(self, roots: Iterable[str], rebuild: bool = False) -> None:
-        """Queue ``roots`` for indexing (one job at a time); ``rebuild`` re-embeds everything."""
-        self.index_queue.index(roots, rebuild=rebuild)
+    def index_libraries(self, roots: Iterable[str], rebuild: bool = False, **options: bool
+                        ) -> None:
+        """Queue ``roots`` for indexing (one job at a time); ``rebuild`` re-embeds everything;
+        ``options``: prune, retry_skipped (see ImageLibrary.index_library)."""
+        self.index_queue.index(roots, rebuild=rebuild, **options)
 
     def _index_started(self, root: str, position: int, count: int) -> None:
         self.indexing_panel.start(root, position, count)
@@ -255,6 +271,8 @@ class MainWindow(QMainWindow):
     def _index_finished(self, root: str, report: IndexReport | None) -> None:
         self.indexing_panel.finish()
         self.cancel_action.setEnabled(False)
+        if report is not None and (report.offline or report.removed):
+            self._libraries_changed()  # offline marks
         emit(self.indexingFinished, report)  # the report, or None when the job failed
         if self._demo_query and root and demo.is_demo_library(root, self.data_dir):
             query, self._demo_query = self._demo_query, None
@@ -285,7 +303,16 @@ class MainWindow(QMainWindow):
         if not self.skipped:
             self.messages.info("No skipped files.")
             return
-        SkippedDialog(list(self.skipped.values()), self).exec()
+        dialog = SkippedDialog(list(self.skipped.values()), self)
+        dialog.retryRequested.connect(self.retry_skipped)
+        dialog.exec()
+
+    def retry_skipped(self) -> None:
+        """Index every library again, trying the files skipped before (changed or not)."""
+        roots = self.prefs.libraries
+        if roots:
+            self.messages.info("Trying the skipped files again…")
+            self.index_libraries(roots, retry_skipped=True)
 
     # ==== queries ===========================================================================
     def open_query_dialog(self) -> None:
@@ -395,8 +422,8 @@ class MainWindow(QMainWindow):
             "and re-index now?",
         ):
             return False
-        self.index_queue.stop()
-        self.models.switch(choice)
+        # the old library closes once its job has ended (never under it); the new model loads then
+        self.models.switch(choice, busy=self.index_queue.stop())
         self.prefs.model = choice
         self.prefs.sync()
         self.search.clear_results()
@@ -423,6 +450,9 @@ class MainWindow(QMainWindow):
 
     # ==== closing ===========================================================================
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self._closing and self.workers.busy:  # closed again while waiting for the workers
+            event.ignore()
+            return
         if self.index_queue.running and not self._closing:
             if not self.confirm(
                 "Stop indexing and quit?",
@@ -435,7 +465,10 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Cancel work, wait for every worker, close the library (idempotent)."""
+        """Cancel work, wait for every worker, close the library (idempotent).
+
+        The wait has no timeout (the library is never closed under a running job) and keeps
+        the window painting: a job ends at its next cancel check."""
         if self._closing:
             return
         self._closing = True
@@ -443,7 +476,17 @@ class MainWindow(QMainWindow):
         self.index_queue.shutdown()
         self.indexing_panel.stop_updates()
         self.models.shutdown()
-        self.workers.stop_all()
+        self._wait_for_workers()
         self.thumbnails.shutdown()
         QApplication.processEvents()  # deliver the workers' last signals (e.g. a loaded library)
+        self._wait_for_workers()  # a late signal may have started nothing, but be sure
         self.models.close_library()
+
+    def _wait_for_workers(self) -> None:
+        """Cancel every worker and wait until all have ended, the event loop running meanwhile."""
+        self.workers.cancel_all()
+        if self.workers.busy:
+            self.statusBar().showMessage("Stopping… (what is done is kept)")
+        while self.workers.busy:
+            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            self.workers.wait_any(50)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QApplication
 
 from imgsearch_gui.ui.jobs import LibraryLoaded, QueryFailed, QueryOutcome, QueryRequest, SearchService
 from imgsearch_gui.ui.prefs import MAX_COUNT, ModelChoice
@@ -24,6 +23,44 @@ from imgsearch_gui.ui.worker import Worker, WorkerGroup
 log = logging.getLogger(__name__)
 
 LibraryFactory = Callable[[Path, ModelChoice], object]
+
+
+def when_finished(workers: Iterable[Worker], then: Callable[[], None]) -> None:
+    """Call ``then`` (in the GUI thread) once every one of ``workers`` has finished: at once when
+    none runs, else from the last one's ``finished`` signal. Nothing blocks, nothing times out."""
+    pending: set[Worker] = set()
+    fired = False
+
+    def done(worker: Worker | None = None) -> None:
+        nonlocal fired
+        pending.discard(worker)
+        if not pending and not fired:
+            fired = True
+            then()
+
+    for w in workers:
+        pending.add(w)
+        w.finished.connect(lambda w=w: done(w))  # connected first: a finish now is not missed
+    for w in list(pending):
+        if not _running(w):
+            pending.discard(w)
+    done()
+
+
+def _running(worker: Worker) -> bool:
+    try:
+        return worker.isRunning()
+    except RuntimeError:  # its C++ object is gone: it finished long ago
+        return False
+
+
+def close_library(library) -> None:
+    if library is None:
+        return
+    try:
+        library.close()
+    except Exception:  # noqa: BLE001
+        log.exception("closing the library failed")
 
 
 def open_library(data_dir: Path, model: ModelChoice):
@@ -97,6 +134,7 @@ class ModelService(QObject):
         self._worker: Worker | None = None
         self._gen = 0
         self._closing = False
+        self._switching = False  # waiting for the old model's workers before loading the new
 
     @property
     def running(self) -> bool:
@@ -104,7 +142,7 @@ class ModelService(QObject):
 
     @property
     def loading(self) -> bool:
-        return self.library is None and self._worker is not None
+        return self.library is None and (self._worker is not None or self._switching)
 
     def start(self) -> None:
         """Start the search service: it loads the model, then answers every query."""
@@ -113,7 +151,7 @@ class ModelService(QObject):
         worker = Worker.with_cancel(service.serve, self.factory, self.data_dir, self.model,
                                     name="search-service", progress_interval=0)
         gen = self._gen
-        worker.result.connect(lambda item: self._item(item, gen))
+        worker.result.connect(lambda item: self._item(item, gen, worker))
         worker.error.connect(self._failed)
         worker.finished.connect(lambda: self._ended(worker))
         self._service, self._worker = service, worker
@@ -124,18 +162,27 @@ class ModelService(QObject):
         if self._service is not None:
             self._service.submit(request)
 
-    def switch(self, model: ModelChoice) -> None:
-        """Stop the service of the current model, close its library, load ``model``."""
+    def switch(self, model: ModelChoice, busy: Iterable[Worker] = ()) -> None:
+        """Stop the service of the current model, close its library once the service and the
+        ``busy`` workers (its indexing job) have ended, then load ``model``. The window stays
+        responsive meanwhile; the library is never closed under a running job."""
         self._gen += 1  # what the old service still sends is stale now
-        if self._worker is not None:
+        old_worker = self._worker
+        if old_worker is not None:
             self._service.stop()
-            self._worker.stop()
+            old_worker.cancel()
         old, self.library = self.library, None
-        QApplication.processEvents()  # deliver the finished workers' last signals
-        if old is not None:
-            old.close()
         self.model = model
-        self.start()
+        self._switching = True
+        emit(self.loadStarted, model)
+
+        def reopen() -> None:
+            self._switching = False
+            close_library(old)
+            if not self._closing:
+                self.start()
+
+        when_finished([w for w in (old_worker, *busy) if w is not None], reopen)
 
     def shutdown(self) -> None:
         """The window closes: answer nothing more; the worker group stops the thread."""
@@ -144,16 +191,13 @@ class ModelService(QObject):
             self._service.stop()
 
     def close_library(self) -> None:
-        if self.library is not None:
-            try:
-                self.library.close()
-            except Exception:  # noqa: BLE001
-                log.exception("closing the library failed")
-            self.library = None
+        """Close the library (the caller made sure that no worker uses it any more)."""
+        library, self.library = self.library, None
+        close_library(library)
 
-    def _item(self, item, gen: int) -> None:
+    def _item(self, item, gen: int, worker: Worker) -> None:
         if isinstance(item, LibraryLoaded):
-            self._loaded(item.library, gen)
+            self._loaded(item.library, gen, worker)
         elif gen != self._gen or self._closing:
             return
         elif isinstance(item, QueryOutcome):
@@ -161,9 +205,9 @@ class ModelService(QObject):
         elif isinstance(item, QueryFailed):
             emit(self.queryFailed, item.request, item.error)
 
-    def _loaded(self, library, gen: int) -> None:
-        if self._closing or gen != self._gen:
-            library.close()
+    def _loaded(self, library, gen: int, worker: Worker) -> None:
+        if self._closing or gen != self._gen:  # stale: closed once its service has ended
+            when_finished([worker], lambda: close_library(library))
             return
         self.library = library
         _freeze_long_lived_objects()

@@ -165,8 +165,15 @@ def _build_toolbar(w: QMainWindow) -> None:
     toolbar.addAction(w.settings_action)
 
 
-def fill_library_menu(w: QMainWindow, roots: list[str]) -> None:
-    """The Library menu for these libraries (Re-index and Remove list each one)."""
+def library_label(root: str, offline: bool) -> str:
+    """A library's entry in the Library menu: its folder, marked when it is offline."""
+    return f"{root} — offline (not connected?)" if offline else root
+
+
+def fill_library_menu(w: QMainWindow, roots: list[str], offline: frozenset[str] = frozenset()
+                      ) -> None:
+    """The Library menu for these libraries (Re-index and Remove list each one; an offline
+    library, an unplugged drive, is marked)."""
     menu = w.library_menu
     menu.clear()
     menu.addAction(w.add_library_action)
@@ -174,9 +181,9 @@ def fill_library_menu(w: QMainWindow, roots: list[str]) -> None:
     w.reindex_menu.clear()
     w.remove_menu.clear()
     for root in roots:
-        a = w.reindex_menu.addAction(root)
+        a = w.reindex_menu.addAction(library_label(root, root in offline))
         a.triggered.connect(lambda _c=False, r=root: w.index_libraries([r]))
-        b = w.remove_menu.addAction(root)
+        b = w.remove_menu.addAction(library_label(root, root in offline))
         b.triggered.connect(lambda _c=False, r=root: w.remove_library(r))
     w.reindex_menu.setEnabled(bool(roots))
     w.remove_menu.setEnabled(bool(roots))

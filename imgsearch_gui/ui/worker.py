@@ -148,6 +148,19 @@ class WorkerGroup(QObject):
     def busy(self) -> bool:
         return any(w.isRunning() for w in self._workers)
 
+    def cancel_all(self) -> None:
+        """Cancel every worker (each ends at its next cancel check)."""
+        for worker in list(self._workers):
+            worker.cancel()
+
+    def wait_any(self, timeout_ms: int) -> None:
+        """Block up to ``timeout_ms`` for a running worker to end (GUI thread: a short wait
+        between event-loop passes, so the window keeps painting while jobs wind down)."""
+        for worker in list(self._workers):
+            if worker.isRunning():
+                worker.wait(timeout_ms)
+                return
+
     def stop_all(self, timeout_ms: int = 60_000) -> None:
         """Cancel every worker, then wait for each (GUI thread only)."""
         for worker in list(self._workers):

@@ -1,10 +1,12 @@
-"""The files indexing could not use, with the reason for each; the list can be copied."""
+"""The files indexing could not use, with the reason for each; the list can be copied, and
+"Retry" indexes the libraries again trying them (changed or not)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -22,7 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class SkippedDialog(QDialog):
-    """The files indexing could not use, with the reason; copyable."""
+    """The files indexing could not use, with the reason; copyable; Retry tries them again."""
+
+    retryRequested = Signal()
 
     def __init__(self, skipped: Sequence[SkippedFile], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,6 +47,9 @@ class SkippedDialog(QDialog):
                 "\n".join(f"{s.path}\t{s.reason}" for s in skipped)
             )
         )
+        self.retry_button = buttons.addButton("Retry", QDialogButtonBox.ButtonRole.ActionRole)
+        self.retry_button.setToolTip("Index the libraries again and try these files again")
+        self.retry_button.clicked.connect(self._retry)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(
@@ -50,3 +57,7 @@ class SkippedDialog(QDialog):
         )
         layout.addWidget(self.tree, 1)
         layout.addWidget(buttons)
+
+    def _retry(self) -> None:
+        self.retryRequested.emit()
+        self.accept()
