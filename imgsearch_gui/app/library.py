@@ -99,6 +99,8 @@ class LibraryInfo:
     files: int
     indexed: int
     skipped: int
+    #: the root is missing or an empty folder while photos are indexed under it (unplugged)
+    offline: bool = False
 
 
 @dataclass(frozen=True)
@@ -238,26 +240,34 @@ class ImageLibrary:
         *,
         rebuild: bool = False,
         cancel: CancelToken | None = None,
+        prune: bool = False,
+        retry_skipped: bool = False,
     ) -> Iterator[Progress | IndexReport]:
         """Index ``root`` incrementally: Progress events, then one IndexReport.
 
+        A library root that is missing, or empty while photos are indexed under it, is offline:
+        the report says so and nothing is removed, unless ``prune``. ``retry_skipped`` embeds
+        the files earlier runs skipped again (a rebuild does too).
+
         A generator: ModelMismatchError / IndexCorruptError (when not ``rebuild``) and
-        NotADirectoryError are raised by the first ``next()``, before anything is changed.
+        NotADirectoryError (a missing folder that is not a library) are raised by the first
+        ``next()``, before anything is changed.
         """
         root_s = scan.normalize_root(root)
-        if not os.path.isdir(root_s):
+        if not os.path.isdir(root_s) and self._catalog.library_id(root_s) is None:
             raise NotADirectoryError(f"not a folder: {root_s}")
         if not rebuild:
             self._check_usable()
         if not self._job_lock.acquire(blocking=False):
             raise RuntimeError("another indexing job is running on this library")
         try:
-            yield from self._index(root_s, rebuild, cancel or CancelToken())
+            yield from self._index(root_s, rebuild, cancel or CancelToken(), prune=prune,
+                                   retry_skipped=retry_skipped)
         finally:
             self._job_lock.release()
 
     def _index(
-        self, root: str, rebuild: bool, cancel: CancelToken
+        self, root: str, rebuild: bool, cancel: CancelToken, **options: bool
     ) -> Iterator[Progress | IndexReport]:
         started = time.perf_counter()
         if rebuild:
@@ -271,7 +281,7 @@ class ImageLibrary:
         job = indexing.IndexJob(
             self._catalog, self._store, self.embedder, commit=self._save_and_commit, root=root,
             cancel=cancel, save_every=self.save_every, save_interval_s=self.save_interval_s,
-            started=started,
+            started=started, **options,
         )
         yield from indexing.run(job)
 
@@ -305,7 +315,8 @@ class ImageLibrary:
 
     # ------------------------------------------------------------------ libraries
     def libraries(self) -> list[LibraryInfo]:
-        return [LibraryInfo(r.root, r.files, r.indexed, r.skipped)
+        return [LibraryInfo(r.root, r.files, r.indexed, r.skipped,
+                            r.files > 0 and scan.root_looks_unmounted(r.root))
                 for r in self._catalog.libraries()]
 
     def learn_whitening(self, dim: int | None = None) -> Path:
