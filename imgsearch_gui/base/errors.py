@@ -5,6 +5,8 @@ The hierarchy says what a caller can do:
 
 - ``UserError``: bad input or an unusable choice; the message says what to change.
 - ``StorageError``: the data dir cannot be used as it is (damaged, newer, another model).
+  ``StorageWriteError`` / ``StorageFullError``: it could not be written (the old index is kept).
+- ``WriterBusyError``: another process is writing to the data dir (wait, or try again later).
 """
 
 from __future__ import annotations
@@ -126,3 +128,39 @@ class CatalogCorruptError(CatalogError):
             "the rebuild the app offers) keeps the damaged files in a `damaged-...` folder of the "
             "data dir and indexes your folders again."
         )
+
+
+class StorageWriteError(StorageError):
+    """The index could not be written (an I/O error, or a file that reads back other than it was
+    written). The previous saved index is kept, unchanged and current."""
+
+    def __init__(self, directory: str | os.PathLike[str], detail: str) -> None:
+        self.directory = str(directory)
+        self.detail = detail
+        super().__init__(f"Cannot save the search index in {self.directory}: {detail}. "
+                         f"{self._advice}")
+
+    _advice = "The previous index is kept; check the drive and run again."
+
+
+class StorageFullError(StorageWriteError):
+    """The disk (or a quota, or a file size limit) is full: ENOSPC, EDQUOT, EFBIG."""
+
+    _advice = "The previous index is kept; free some space and run again."
+
+
+class StoreConflictError(StorageError):
+    """The saved index changed under a process that did not hold the writer lock (e.g. an older
+    imgsearch writing to the same data dir); nothing was switched."""
+
+
+class WriterBusyError(RuntimeError):
+    """Another process is writing to the data dir and the caller chose not to wait."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], pid: int | None, what: str | None) -> None:
+        self.data_dir = str(data_dir)
+        self.pid = pid
+        self.what = what
+        holder = f"the {what or 'writer'} of pid {pid}" if pid else "another process"
+        super().__init__(f"{self.data_dir} is being written by {holder}; try again when it has "
+                         "finished (or leave out --no-wait to wait for it)")

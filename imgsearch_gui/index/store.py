@@ -11,11 +11,23 @@
 * The raw vectors are always kept: exact search, compaction and whitening need them.
 * hnswlib does not allow ``add_items`` concurrently with ``knn_query``; every public method holds
   one lock, so the GUI can search while an index job adds vectors in another thread.
-* ``save`` is atomic: a new generation folder ``gen-NNNNNNNN`` is written and fsynced, then the
-  small ``CURRENT`` pointer file is replaced with ``os.replace`` (and the folder fsynced). After a
-  crash at any moment ``open`` sees either the complete old or the complete new generation.
+* ``save`` is atomic: a new generation folder ``gen-NNNNNNNN`` is written, fsynced and read back
+  (size and CRC of every file, index/durable.py), then the small ``CURRENT`` pointer file is
+  replaced with ``os.replace`` (and the folder fsynced). After a crash at any moment ``open`` sees
+  either the complete old or the complete new generation. A failed or short write raises
+  StorageFullError / StorageWriteError; the half-written generation is removed, the old one stays
+  current.
+* One writer per directory (the caller holds the data dir's writer lock, app/writer_lock.py);
+  readers in other processes never wait: ``open`` only reads, ``save`` keeps the previous
+  generation on disk until the next save (a reader that read ``CURRENT`` just before a switch
+  can still load it; ``open`` retries with the new pointer when a generation vanished), and only
+  ``save`` / ``cleanup`` (the lock holder) delete files. ``save`` refuses to switch a pointer that
+  changed since this store was loaded (StoreConflictError).
 * The header (``header.json``) holds the ModelMeta, the HNSW parameters (hnswlib does not save
-  ``ef``), counts and a CRC32 + size of every file; any mismatch raises ``IndexCorruptError``.
+  ``ef``), counts, a CRC32 + size of every file, the store's ``lineage`` (a random id, new for
+  every empty start: labels are only unique within a lineage) and ``source`` (the lineage a
+  derived store was computed from). A damaged data file raises ``IndexCorruptError``; a damaged
+  graph (``hnsw.bin``, derived data) is dropped and rebuilt from the vectors by the next save.
 """
 
 from __future__ import annotations
@@ -27,15 +39,17 @@ import re
 import shutil
 import threading
 import time
-import zlib
+import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import hnswlib
 import numpy as np
 
-from imgsearch_gui.base.errors import IndexCorruptError
+from imgsearch_gui.base.errors import IndexCorruptError, StoreConflictError
 from imgsearch_gui.base.meta import ModelMeta
+from imgsearch_gui.base.types import CancelToken
+from imgsearch_gui.index import durable
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +60,11 @@ _VECTORS = "vectors.npy"
 _LABELS = "labels.npy"
 _HNSW = "hnsw.bin"
 _HEADER = "header.json"
+#: lineage of stores saved before lineages were recorded
+LEGACY_LINEAGE = "legacy"
+_OPEN_TRIES = 5
+#: vectors added to a graph between two looks at the cancel flag
+_GRAPH_CHUNK = 8192
 
 
 @dataclass(frozen=True)
@@ -81,30 +100,22 @@ class StoreInfo:
     bytes_on_disk: int
 
 
-def _fsync_dir(path: Path) -> None:
+def read_pointer(directory: Path) -> str | None:
+    """What ``CURRENT`` in ``directory`` says (stripped), None when there is none."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows cannot open folders
-        return
+        data = (directory / POINTER).read_bytes()
+    except FileNotFoundError:
+        return None
+    return data.decode("ascii", "replace").strip()
+
+
+def pointer_stamp(directory: Path) -> tuple[int, int, int] | None:
+    """A cheap token that changes whenever ``CURRENT`` is replaced (one stat)."""
     try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _crc_file(path: Path) -> int:
-    crc = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(4 << 20):
-            crc = zlib.crc32(chunk, crc)
-    return crc
-
-
-def _crc_array(arr: np.ndarray) -> int:
-    return zlib.crc32(np.ascontiguousarray(arr).tobytes() if arr.size == 0 else
-                      memoryview(np.ascontiguousarray(arr)).cast("B"))
+        st = os.stat(directory / POINTER)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 class VectorStore:
@@ -136,6 +147,18 @@ class VectorStore:
         self.generation = 0
         #: True when a saved generation existed at open()
         self.existed = False
+        #: this store's identity: new for every empty start (labels are unique within a lineage)
+        self.lineage = uuid.uuid4().hex
+        #: for a derived store (DBA): the lineage of the store it was computed from
+        self.source: str | None = None
+        #: what ``CURRENT`` said when this state was loaded (or last saved): save switches the
+        #: pointer only from there
+        try:
+            self.pointer = read_pointer(self.directory)
+        except OSError:
+            self.pointer = None
+        #: why derived data of the loaded generation was dropped (rebuilt by the next save)
+        self.repaired: str | None = None
 
     # ------------------------------------------------------------------ open / save
     @classmethod
@@ -144,25 +167,37 @@ class VectorStore:
     ) -> VectorStore:
         """Load the current generation from ``directory`` (an empty store if there is none).
 
-        Raises IndexCorruptError when the pointer, the header or a data file is missing/damaged.
+        Only reads. Raises IndexCorruptError when the pointer, the header or a data file is
+        missing/damaged; a generation that vanished under a concurrent save is retried with the
+        new pointer.
         """
-        store = cls(directory, params)
-        store.directory.mkdir(parents=True, exist_ok=True)
-        pointer = store.directory / POINTER
-        if not pointer.exists():
-            store._remove_stale_generations(keep=None)
+        for attempt in range(_OPEN_TRIES):
+            store = cls(directory, params)
+            store.directory.mkdir(parents=True, exist_ok=True)
+            try:
+                name = read_pointer(store.directory)
+            except OSError as exc:
+                raise IndexCorruptError(store.directory, f"cannot read {POINTER}: {exc}") from exc
+            store.pointer = name
+            if name is None:
+                return store
+            m = _GEN_RE.match(name)
+            if not m:
+                raise IndexCorruptError(store.directory, f"{POINTER} holds {name[:40]!r}")
+            try:
+                store._load_generation(store.directory / name, int(m.group(1)))
+            except IndexCorruptError:
+                try:
+                    moved = read_pointer(store.directory) != name
+                except OSError:
+                    moved = False
+                if not moved or attempt == _OPEN_TRIES - 1:
+                    raise
+                log.debug("%s was replaced while it was read: reading the new one", name)
+                continue
+            store.existed = True
             return store
-        try:
-            name = pointer.read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise IndexCorruptError(store.directory, f"cannot read {POINTER}: {exc}") from exc
-        m = _GEN_RE.match(name)
-        if not m:
-            raise IndexCorruptError(store.directory, f"{POINTER} holds {name[:40]!r}")
-        store._load_generation(store.directory / name, int(m.group(1)))
-        store.existed = True
-        store._remove_stale_generations(keep=name)
-        return store
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _load_generation(self, gen_dir: Path, generation: int) -> None:
         d = self.directory
@@ -178,11 +213,11 @@ class VectorStore:
                     d, f"unsupported index format {header['format']} (expected {FORMAT_VERSION})"
                 )
             files: dict[str, dict] = header["files"]
-            for fname, info in files.items():
+            for fname in (_VECTORS, _LABELS):
                 p = gen_dir / fname
                 if not p.exists():
                     raise IndexCorruptError(d, f"{gen_dir.name}/{fname} is missing")
-                if p.stat().st_size != info["size"]:
+                if p.stat().st_size != files[fname]["size"]:
                     raise IndexCorruptError(d, f"{gen_dir.name}/{fname} has the wrong size")
             meta = ModelMeta.from_dict(header["meta"]) if header["meta"] else None
             dim = header["dim"]
@@ -192,23 +227,16 @@ class VectorStore:
             )
             vecs = np.load(gen_dir / _VECTORS, allow_pickle=False)
             labels = np.load(gen_dir / _LABELS, allow_pickle=False)
-            if _crc_array(vecs) != files[_VECTORS]["crc32"]:
+            if durable.crc_array(vecs) != files[_VECTORS]["crc32"]:
                 raise IndexCorruptError(d, f"{gen_dir.name}/{_VECTORS} fails its checksum")
-            if _crc_array(labels) != files[_LABELS]["crc32"]:
+            if durable.crc_array(labels) != files[_LABELS]["crc32"]:
                 raise IndexCorruptError(d, f"{gen_dir.name}/{_LABELS} fails its checksum")
             n = int(header["rows"])
             if vecs.dtype != np.float32 or labels.dtype != np.int64 or len(vecs) != n or len(
                 labels
             ) != n or (n and dim is not None and vecs.shape[1] != dim):
                 raise IndexCorruptError(d, "vector arrays do not match the header")
-            hnsw = None
-            if _HNSW in files:
-                hp = gen_dir / _HNSW
-                if _crc_file(hp) != files[_HNSW]["crc32"]:
-                    raise IndexCorruptError(d, f"{gen_dir.name}/{_HNSW} fails its checksum")
-                hnsw = hnswlib.Index(space="cosine", dim=dim)
-                hnsw.load_index(str(hp), max_elements=int(header["hnsw_capacity"]))
-                hnsw.set_ef(self.params.ef)
+            hnsw = self._load_graph(gen_dir, files, dim, int(header["hnsw_capacity"]))
         except IndexCorruptError:
             raise
         except (KeyError, TypeError, ValueError, OSError, RuntimeError, EOFError) as exc:
@@ -220,90 +248,146 @@ class VectorStore:
         self._n = n
         self._row = {int(lab): i for i, lab in enumerate(labels.tolist()) if lab >= 0}
         self._hnsw = hnsw
-        self._hnsw_deleted = int(header.get("hnsw_deleted", 0))
+        self._hnsw_deleted = int(header.get("hnsw_deleted", 0)) if hnsw is not None else 0
         self.max_label = int(header["max_label"])
         self.generation = generation
+        self.lineage = header.get("lineage") or LEGACY_LINEAGE
+        self.source = header.get("source")
         self._graph_due = hnsw is None and len(self._row) >= self.params.exact_threshold
         if len(self._row) != int(header["count"]):
             raise IndexCorruptError(d, "vector count does not match the header")
 
-    def save(self) -> None:
+    def _load_graph(self, gen_dir: Path, files: dict[str, dict], dim: int | None, capacity: int
+                    ) -> hnswlib.Index | None:
+        """The saved graph, or None when there is none or it is damaged: derived from the vectors,
+        so search goes exact until the next save rebuilds it (never a reason to re-embed)."""
+        if _HNSW not in files:
+            return None
+        hp = gen_dir / _HNSW
+        try:
+            if hp.stat().st_size != files[_HNSW]["size"]:
+                raise ValueError("it has the wrong size")
+            if durable.crc_file(hp) != files[_HNSW]["crc32"]:
+                raise ValueError("it fails its checksum")
+            hnsw = hnswlib.Index(space="cosine", dim=dim)
+            hnsw.load_index(str(hp), max_elements=capacity)
+            hnsw.set_ef(self.params.ef)
+        except (OSError, ValueError, RuntimeError) as exc:
+            self.repaired = f"{gen_dir.name}/{_HNSW} was dropped ({exc})"
+            log.warning("the search graph %s/%s is damaged (%s): searching exactly until the next "
+                        "save rebuilds it from the stored vectors", gen_dir.name, _HNSW, exc)
+            return None
+        return hnsw
+
+    def save(self, cancel: CancelToken | None = None) -> None:
         """Write a new generation and switch the pointer to it atomically (O(N)).
 
-        A due graph (re)build runs first, outside the lock (searches go on meanwhile).
+        The caller holds the writer lock. A due graph (re)build runs first, outside the lock
+        (searches go on meanwhile); when ``cancel`` is set it stops early and the vectors are
+        saved without the new graph (still due). Every file is read back before the pointer
+        moves: StorageFullError / StorageWriteError when it fails (nothing switched, the partial
+        generation removed). StoreConflictError when ``CURRENT`` changed since this was loaded.
         """
-        self.build_graph_if_due()
+        self.build_graph_if_due(cancel)
         with self._lock:
             t0 = time.perf_counter()
             self.directory.mkdir(parents=True, exist_ok=True)
-            gen = self.generation + 1
+            try:
+                current = read_pointer(self.directory)
+            except OSError as exc:
+                raise durable.write_error(self.directory, POINTER, exc) from exc
+            if current != self.pointer:
+                raise StoreConflictError(
+                    f"the index in {self.directory} was changed by another process ({POINTER} "
+                    f"{self.pointer!r} -> {current!r}); nothing was saved"
+                )
+            gen = max(self.generation, *self._generations_on_disk(), 0) + 1
             name = f"gen-{gen:08d}"
             gen_dir = self.directory / name
-            if gen_dir.exists():  # leftover of a save that crashed before switching the pointer
-                shutil.rmtree(gen_dir)
-            gen_dir.mkdir()
-            files: dict[str, dict] = {}
-            vecs = self._vecs[: self._n]
-            labels = self._labels[: self._n]
-            for fname, arr in ((_VECTORS, vecs), (_LABELS, labels)):
-                p = gen_dir / fname
-                with open(p, "wb") as fh:
-                    np.save(fh, arr, allow_pickle=False)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                files[fname] = {"size": p.stat().st_size, "crc32": _crc_array(arr)}
-            capacity = 0
-            if self._hnsw is not None:
-                p = gen_dir / _HNSW
-                self._hnsw.save_index(str(p))
-                with open(p, "rb+") as fh:
-                    os.fsync(fh.fileno())
-                files[_HNSW] = {"size": p.stat().st_size, "crc32": _crc_file(p)}
-                capacity = self._hnsw.get_max_elements()
-            header = {
-                "format": FORMAT_VERSION,
-                "meta": self.meta.to_dict() if self.meta else None,
-                "dim": self._dim,
-                "params": asdict(self.params),
-                "rows": self._n,
-                "count": len(self._row),
-                "max_label": self.max_label,
-                "hnsw_capacity": capacity,
-                "hnsw_deleted": self._hnsw_deleted,
-                "saved_at": time.time(),
-                "files": files,
-            }
-            hp = gen_dir / _HEADER
-            with open(hp, "w", encoding="utf-8") as fh:
-                json.dump(header, fh, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            _fsync_dir(gen_dir)
-            tmp = self.directory / (POINTER + ".tmp")
-            with open(tmp, "w", encoding="ascii") as fh:
-                fh.write(name + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.directory / POINTER)
-            _fsync_dir(self.directory)
+            try:
+                gen_dir.mkdir()
+                self._write_generation(gen_dir)
+                durable.save_text(self.directory, self.directory / (POINTER + ".tmp"), name + "\n")
+                os.replace(self.directory / (POINTER + ".tmp"), self.directory / POINTER)
+            except OSError as exc:
+                shutil.rmtree(gen_dir, ignore_errors=True)
+                raise durable.write_error(self.directory, name, exc) from exc
+            except BaseException:
+                shutil.rmtree(gen_dir, ignore_errors=True)
+                raise
+            durable.fsync_dir(self.directory)
+            previous, self.pointer = self.pointer, name
             self.generation = gen
             self.existed = True
-            self._remove_stale_generations(keep=name)
+            self.repaired = None
+            self._remove_stale_generations(keep={name, previous})
             log.debug(
                 "saved %d vectors as %s in %.2fs", len(self._row), name, time.perf_counter() - t0
             )
 
-    def _remove_stale_generations(self, keep: str | None) -> None:
+    def _write_generation(self, gen_dir: Path) -> None:
+        """The files of a generation, each read back; the header (with their CRCs) last."""
+        files: dict[str, dict] = {}
+        for fname, arr in ((_VECTORS, self._vecs[: self._n]), (_LABELS, self._labels[: self._n])):
+            files[fname] = durable.save_npy(self.directory, gen_dir / fname, arr)
+        capacity = 0
+        if self._hnsw is not None:
+            p = gen_dir / _HNSW
+            self._hnsw.save_index(str(p))  # reports no write error: checked by reading it back
+            capacity = self._hnsw.get_max_elements()
+            files[_HNSW] = durable.check_hnsw(self.directory, p, self._hnsw.element_count,
+                                              capacity)
+        header = {
+            "format": FORMAT_VERSION,
+            "meta": self.meta.to_dict() if self.meta else None,
+            "dim": self._dim,
+            "params": asdict(self.params),
+            "rows": self._n,
+            "count": len(self._row),
+            "max_label": self.max_label,
+            "hnsw_capacity": capacity,
+            "hnsw_deleted": self._hnsw_deleted,
+            "lineage": self.lineage,
+            "source": self.source,
+            "saved_at": time.time(),
+            "files": files,
+        }
+        durable.save_text(self.directory, gen_dir / _HEADER, json.dumps(header, indent=1))
+        durable.fsync_dir(gen_dir)
+
+    def _generations_on_disk(self) -> list[int]:
+        return [int(m.group(1)) for p in self.directory.glob("gen-*")
+                if (m := _GEN_RE.match(p.name))]
+
+    def cleanup(self) -> None:
+        """Remove what crashed saves left (folders other than the current and the previous
+        generation, ``CURRENT.tmp``). Only the writer-lock holder calls this."""
+        with self._lock:
+            if not self.directory.is_dir():
+                return
+            older = [g for g in self._generations_on_disk() if g < self.generation]
+            keep = {self.pointer, f"gen-{max(older):08d}" if older else None}
+            self._remove_stale_generations(keep=keep)
+            (self.directory / (POINTER + ".tmp")).unlink(missing_ok=True)
+
+    def _remove_stale_generations(self, keep: set[str | None]) -> None:
         for p in self.directory.glob("gen-*"):
-            if p.name != keep and _GEN_RE.match(p.name):
+            if p.name not in keep and _GEN_RE.match(p.name):
                 shutil.rmtree(p, ignore_errors=True)
-        tmp = self.directory / (POINTER + ".tmp")
-        if tmp.exists():
-            tmp.unlink(missing_ok=True)
+
+    def adopt(self, other: VectorStore) -> None:
+        """Take the contents of ``other`` (built beside, in memory) in one step under the lock:
+        searches see either the old or the new contents, never a half-filled store."""
+        with self._lock, other._lock:
+            for attr in ("meta", "_dim", "_vecs", "_labels", "_n", "_row", "_hnsw",
+                         "_hnsw_deleted", "_graph_due", "max_label", "lineage", "source"):
+                setattr(self, attr, getattr(other, attr))
+            self._epoch += 1
 
     # ------------------------------------------------------------------ contents
     def reset(self, meta: ModelMeta | None) -> None:
-        """Drop every vector (in memory; ``save`` makes it permanent). Labels are not reused."""
+        """Drop every vector (in memory; ``save`` makes it permanent). Labels are not reused;
+        the store starts a new lineage (derived stores see that they must start again)."""
         with self._lock:
             self._epoch += 1
             self._graph_due = False
@@ -315,6 +399,7 @@ class VectorStore:
             self._row = {}
             self._hnsw = None
             self._hnsw_deleted = 0
+            self.lineage = uuid.uuid4().hex
 
     @property
     def dim(self) -> int | None:
@@ -463,12 +548,13 @@ class VectorStore:
     def graph_due(self) -> bool:
         return self._graph_due
 
-    def build_graph_if_due(self) -> bool:
+    def build_graph_if_due(self, cancel: CancelToken | None = None) -> bool:
         """(Re)build the HNSW graph if due, without holding the lock while building.
 
         Searches keep using the old graph (or exact search) meanwhile; adds and removes made
         during the build are journalled and replayed on the new graph before it is swapped in.
-        Returns True when a new graph was installed.
+        Returns True when a new graph was installed (False when ``cancel`` stopped the build:
+        the graph stays due).
         """
         with self._lock:
             if not self._graph_due or self._journal is not None:
@@ -477,14 +563,14 @@ class VectorStore:
             self._journal = []
             epoch = self._epoch
         try:
-            index = self._new_graph(labels, vecs)
+            index = self._new_graph(labels, vecs, cancel)
         except BaseException:
             with self._lock:
                 self._journal = None
             raise
         with self._lock:
             journal, self._journal = self._journal or [], None
-            if epoch != self._epoch:
+            if index is None or epoch != self._epoch:
                 return False  # reset / dropped / compacted meanwhile: this build is stale
             deleted = 0
             for op, labs in journal:
@@ -522,7 +608,9 @@ class VectorStore:
             return 1
         return self.params.build_threads or (os.cpu_count() or 1)
 
-    def _new_graph(self, labels: np.ndarray, vecs: np.ndarray) -> hnswlib.Index:
+    def _new_graph(self, labels: np.ndarray, vecs: np.ndarray, cancel: CancelToken | None = None
+                   ) -> hnswlib.Index | None:
+        """A graph of ``vecs``; None when ``cancel`` was set during the build."""
         t0 = time.perf_counter()
         index = hnswlib.Index(space="cosine", dim=self._dim)
         index.init_index(
@@ -530,8 +618,13 @@ class VectorStore:
             ef_construction=self.params.ef_construction, random_seed=100,
         )
         index.set_ef(self.params.ef)
-        if len(labels):
-            index.add_items(vecs, labels, num_threads=self._threads(len(labels)))
+        for start in range(0, len(labels), _GRAPH_CHUNK):
+            if cancel is not None and cancel.cancelled:
+                log.info("graph build cancelled after %d of %d vectors", start, len(labels))
+                return None
+            end = start + _GRAPH_CHUNK
+            index.add_items(vecs[start:end], labels[start:end],
+                            num_threads=self._threads(len(labels)))
         log.info("built HNSW graph of %d vectors in %.1fs", len(labels), time.perf_counter() - t0)
         return index
 

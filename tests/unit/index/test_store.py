@@ -107,8 +107,10 @@ def test_save_load_roundtrip(tmp_path):
     store.add(np.arange(120), x)
     store.remove([7])
     store.save()
-    store.save()  # a second generation replaces the first
-    assert sorted(p.name for p in d.iterdir()) == ["CURRENT", "gen-00000002"]
+    store.save()  # a second generation becomes current; the first stays for readers until the next
+    assert sorted(p.name for p in d.iterdir()) == ["CURRENT", "gen-00000001", "gen-00000002"]
+    store.save()
+    assert sorted(p.name for p in d.iterdir()) == ["CURRENT", "gen-00000002", "gen-00000003"]
     loaded = VectorStore.open(d, HnswParams(exact_threshold=50))
     assert loaded.existed and loaded.uses_hnsw
     assert loaded.meta == meta()
@@ -132,7 +134,7 @@ def test_exact_store_roundtrip(tmp_path):
     assert loaded.labels().tolist() == [1, 2, 3] and not loaded.uses_hnsw
 
 
-@pytest.mark.parametrize("damage", ["pointer", "header", "vectors", "hnsw", "missing"])
+@pytest.mark.parametrize("damage", ["pointer", "header", "vectors", "missing"])
 def test_corruption_is_detected(tmp_path, damage):
     rng = np.random.default_rng(5)
     d = tmp_path / "idx"
@@ -149,9 +151,6 @@ def test_corruption_is_detected(tmp_path, damage):
         data = bytearray(p.read_bytes())
         data[-10] ^= 0xFF  # same size, different bytes
         p.write_bytes(bytes(data))
-    elif damage == "hnsw":
-        p = gen / "hnsw.bin"
-        p.write_bytes(p.read_bytes()[:-100])
     else:
         (gen / "labels.npy").unlink()
     with pytest.raises(IndexCorruptError, match="Rebuild"):
@@ -171,6 +170,8 @@ def test_crashed_save_leaves_old_generation(tmp_path):
     (d / "CURRENT.tmp").write_text("gen-00000002")
     loaded = VectorStore.open(d)
     assert loaded.labels().tolist() == [1, 2]
+    assert half.exists() and (d / "CURRENT.tmp").exists()  # open only reads
+    loaded.cleanup()  # the writer-lock holder's job
     assert not half.exists() and not (d / "CURRENT.tmp").exists()
     loaded.add([3], unit(rng, 1))
     loaded.save()
@@ -251,7 +252,7 @@ def test_changes_during_an_unlocked_graph_build_are_replayed(tmp_path, monkeypat
     assert store.graph_due
     real = store._new_graph
 
-    def build_while_others_write(labels, vecs):
+    def build_while_others_write(labels, vecs, cancel=None):
         index = real(labels, vecs)
         # the lock is free during the build: another thread adds and removes meanwhile
         store.add(np.arange(100, 150), x[100:150])
@@ -275,7 +276,7 @@ def test_stale_graph_build_is_discarded(tmp_path, monkeypatch):
     store.add(np.arange(60), unit(rng, 60))
     real = store._new_graph
 
-    def build_then_reset(labels, vecs):
+    def build_then_reset(labels, vecs, cancel=None):
         index = real(labels, vecs)
         store.reset(meta())
         return index
