@@ -4,6 +4,11 @@ Derived data: every vector of the store merged with its nearest neighbours by
 :func:`imgsearch_gui.ml.query_expansion.augment` (the function exact DBA in ``eval`` uses too),
 kept in step with the store incrementally and rebuilt from the stored vectors when it is missing
 or damaged, never by embedding again.
+
+It follows the store exactly: its header records the store's ``lineage`` (``source``), and a
+store that started again (a rebuild hands out labels from 0 again) or another model or DBA setting
+makes it start again too. A full redo is built beside, in memory, and swapped in when complete:
+searches meanwhile use the old augmented vectors, never a half-filled store; a cancel keeps them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 
 from imgsearch_gui.base.errors import IndexCorruptError
 from imgsearch_gui.base.meta import ModelMeta
+from imgsearch_gui.base.types import CancelToken
 from imgsearch_gui.index.store import HnswParams, VectorStore
 from imgsearch_gui.ml.query_expansion import Augmentation, augment
 
@@ -55,18 +61,20 @@ def augment_labels(store: VectorStore, labels: np.ndarray, aug: Augmentation) ->
     return augment(vectors, neighbours, similarities, aug.alpha)
 
 
-def sync_augmented(store: VectorStore, aug_store: VectorStore, aug: Augmentation) -> bool:
+def sync_augmented(store: VectorStore, aug_store: VectorStore, aug: Augmentation,
+                   cancel: CancelToken | None = None) -> bool:
     """Give ``aug_store`` exactly the labels of ``store``; True if anything changed.
 
     New vectors get their augmented version from their current neighbours; when more than
-    FULL_REFRESH_SHARE of the index is new (or the model/parameters changed) every vector is redone.
+    FULL_REFRESH_SHARE of the index is new, or the store is another one (lineage), model or
+    DBA setting, every vector is redone beside and swapped in. ``cancel`` stops a redo between
+    blocks (the old contents stay).
     """
     meta = augmented_meta(store.meta, aug)
     raw_labels = store.labels()
+    if aug_store.meta != meta or aug_store.source != store.lineage:
+        return _redo(store, aug_store, aug, meta, cancel)
     changed = False
-    if aug_store.meta != meta:
-        aug_store.reset(meta)
-        changed = True
     extra = np.setdiff1d(aug_store.labels(), raw_labels)
     if len(extra):
         aug_store.remove(extra)
@@ -75,10 +83,31 @@ def sync_augmented(store: VectorStore, aug_store: VectorStore, aug: Augmentation
     if len(missing) == 0:
         return changed
     if len(missing) > FULL_REFRESH_SHARE * len(raw_labels):
-        aug_store.reset(meta)
-        missing = raw_labels
+        return _redo(store, aug_store, aug, meta, cancel) or changed
     for start in range(0, len(missing), _BLOCK):
+        if cancel is not None and cancel.cancelled:
+            return True
         labels = missing[start : start + _BLOCK]
         aug_store.add(labels, augment_labels(store, labels, aug))
     log.debug("augmented %d vectors (DBA n=%d, alpha=%g)", len(missing), aug.n, aug.alpha)
+    return True
+
+
+def _redo(store: VectorStore, aug_store: VectorStore, aug: Augmentation, meta: ModelMeta | None,
+          cancel: CancelToken | None) -> bool:
+    """Every vector augmented again, in a store beside; ``aug_store`` takes it when complete."""
+    fresh = VectorStore(aug_store.directory, aug_store.params)
+    fresh.reset(meta)
+    fresh.source = store.lineage
+    fresh.max_label = aug_store.max_label
+    labels = store.labels()
+    for start in range(0, len(labels), _BLOCK):
+        if cancel is not None and cancel.cancelled:
+            log.info("DBA redo cancelled after %d of %d vectors", start, len(labels))
+            return False
+        block = labels[start : start + _BLOCK]
+        fresh.add(block, augment_labels(store, block, aug))
+    fresh.build_graph_if_due(cancel)
+    aug_store.adopt(fresh)
+    log.debug("augmented all %d vectors (DBA n=%d, alpha=%g)", len(labels), aug.n, aug.alpha)
     return True

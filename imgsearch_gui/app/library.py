@@ -12,11 +12,27 @@ Indexing is incremental and crash-safe:
   shares the existing vector (duplicate) instead of being embedded again;
 * the catalog commits in batches, each right after a store save (every ``save_every`` images or
   ``save_interval_s`` seconds, at the end and on cancel), so the committed catalog never refers
-  to unsaved vectors. On open, catalog and store are reconciled: catalog vectors missing from the
-  saved store make their files pending again (they are redone), store labels the catalog does
-  not know are removed. A kill -9 at any moment loses at most the work since the last save.
+  to unsaved vectors. Catalog and store are reconciled under the writer lock (below): catalog
+  vectors missing from the saved store make their files pending again (they are redone), store
+  labels the catalog does not know are removed. A kill -9 at any moment loses at most the work
+  since the last save.
 * the store's ModelMeta must equal the embedder's: otherwise ModelMismatchError, until
   ``index_library(..., rebuild=True)`` drops every vector (all files become pending).
+
+One writer per data dir, any number of readers (app/writer_lock.py):
+
+* opening reads; it repairs (reconciles) only if no process is writing at that moment, under
+  the lock, without waiting. Every write (an indexing job, removing a library, learning a
+  whitening) holds the data dir's writer lock from start to end; a second writer waits
+  (Progress events of stage "wait", and ``on_wait``) or, with ``wait=False``, raises
+  WriterBusyError. Right after
+  taking the lock the library loads what other processes saved meanwhile, then reconciles
+  catalog and store and removes what crashed saves left; vector ids are handed out under it.
+* a reader (search, stats) sees another process's saved work at its next query: one stat of
+  the index pointer tells whether the saved index changed; then it is loaded again.
+* a failed save (disk full, I/O error: StorageWriteError) rolls the catalog back to the last
+  save; the write ends and the library reloads the saved state. Derived data (the HNSW graph,
+  the DBA store) that is damaged is rebuilt from the stored vectors, never by embedding again.
 """
 
 from __future__ import annotations
@@ -25,7 +41,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +53,7 @@ from imgsearch_gui.app import indexing, scan, search
 from imgsearch_gui.app.augmented import open_augmented, sync_augmented
 from imgsearch_gui.app.catalog import Catalog
 from imgsearch_gui.app.search import Query
+from imgsearch_gui.app.writer_lock import WriterLock
 from imgsearch_gui.base.errors import (
     CatalogCorruptError,
     CatalogError,
@@ -43,11 +61,13 @@ from imgsearch_gui.base.errors import (
     IndexCorruptError,
     ModelMismatchError,
     NotALibraryError,
+    StorageError,
     WhiteningError,
+    WriterBusyError,
 )
 from imgsearch_gui.base.meta import ModelMeta
 from imgsearch_gui.base.types import CancelToken, IndexReport, Progress, SearchHit
-from imgsearch_gui.index.store import HnswParams, VectorStore
+from imgsearch_gui.index.store import HnswParams, VectorStore, pointer_stamp, read_pointer
 from imgsearch_gui.ml.query_expansion import Augmentation, QueryExpansion
 from imgsearch_gui.ml.whitening import learn_pca_whitening
 
@@ -74,9 +94,21 @@ def move_aside_damaged(data_dir: Path | str) -> Path:
     """Move the catalog and the index files of ``data_dir`` into ``damaged-<time>/`` and return it.
 
     Nothing is deleted (the files may help a bug report, and the user decides); the data dir's
-    settings (embedder.json) and fine-tuned models stay where they are.
+    settings (embedder.json) and fine-tuned models stay where they are. Done under the writer
+    lock (WriterBusyError while another process writes).
     """
     data_dir = Path(data_dir)
+    lock = WriterLock(data_dir)
+    if not lock.try_acquire("index repair"):
+        holder = lock.holder()
+        raise WriterBusyError(data_dir, holder.pid, holder.what)
+    try:
+        return _move_aside(data_dir)
+    finally:
+        lock.release()
+
+
+def _move_aside(data_dir: Path) -> Path:
     target = data_dir / time.strftime("damaged-%Y%m%d-%H%M%S")
     n = 1
     while target.exists():
@@ -136,6 +168,8 @@ class ImageLibrary:
         save_interval_s: float = 30.0,
         params: HnswParams | None = None,
         augmentation: Augmentation | None = None,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -146,38 +180,125 @@ class ImageLibrary:
         self._corrupt: IndexCorruptError | None = None
         self.augmentation = augmentation if augmentation and augmentation.n > 0 else None
         self._augmented: VectorStore | None = None
+        self._params = params
+        #: wait for another process's write (else WriterBusyError); ``on_wait`` gets the message
+        self.wait_for_writer = wait
+        self.on_wait = on_wait
+        self._writer = WriterLock(self.data_dir)
+        self._state = threading.RLock()  # replacing the loaded stores
+        self._stamp: tuple[int, int, int] | None = None
+        self._cancel: CancelToken | None = None
+        self._write_failed = False
         try:
             self._catalog = Catalog(self.data_dir / CATALOG_FILE)
         except CatalogTooNewError:
             raise
         except CatalogError as exc:
             raise CatalogCorruptError(self.data_dir, str(exc)) from exc
-        self._search = search.SearchPipeline(self._catalog)
+        self._aug_dirty = False  # the augmented store holds changes not saved yet
+        self._open_stores()
+        self._repair_if_free()
+
+    def _open_stores(self) -> None:
+        """Load the saved index (only reads: repairs are done under the writer lock)."""
         index_dir = self.data_dir / INDEX_DIR
+        self._stamp = pointer_stamp(index_dir)
+        corrupt = None
         try:
-            self._store = VectorStore.open(index_dir, params)
+            store = VectorStore.open(index_dir, self._params)
         except IndexCorruptError as exc:
             log.error("%s", exc)
-            self._corrupt = exc
-            self._store = VectorStore(index_dir, params)
-            return
-        if not self._store.existed and self._catalog.max_vector_id() >= 0:
-            self._corrupt = IndexCorruptError(
-                index_dir, "the index files are missing but the catalog lists indexed photos"
-            )
-            log.error("%s", self._corrupt)
-            return
-        self._reconcile()
-        if self.augmentation is not None:
-            self._open_augmented(params)
+            corrupt, store = exc, VectorStore(index_dir, self._params)
+        else:
+            if not store.existed and self._catalog.max_vector_id() >= 0:
+                corrupt = IndexCorruptError(
+                    index_dir, "the index files are missing but the catalog lists indexed photos"
+                )
+                log.error("%s", corrupt)
+        self._store, self._corrupt = store, corrupt
+        self._search = search.SearchPipeline(self._catalog)
+        self._augmented = None
+        if self.augmentation is not None and corrupt is None:
+            self._open_augmented()
 
-    def _open_augmented(self, params: HnswParams | None) -> None:
-        """The searched copy of the index with DBA applied; derived, so rebuilt when damaged."""
-        self._augmented = open_augmented(self.data_dir / AUGMENTED_DIR, params)
-        if self._sync_augmented():
-            self._augmented.save()
+    def _open_augmented(self) -> None:
+        """The searched copy of the index with DBA applied; derived, so rebuilt (from the stored
+        vectors) when it is damaged or was computed from another store."""
+        aug = open_augmented(self.data_dir / AUGMENTED_DIR, self._params)
+        self._aug_dirty = self.augmentation is not None and sync_augmented(
+            self._store, aug, self.augmentation)
+        self._augmented = aug
 
-    # ------------------------------------------------------------------ housekeeping
+    def _repair_if_free(self) -> None:
+        """At open, only if no process is writing (never waits): under the writer lock, repair
+        what a crash left (catalog and store reconciled, stale files removed) and save a DBA
+        store that had to be computed again, so later opens need not."""
+        if not self._writer.try_acquire("index repair"):
+            return
+        try:
+            self._begin_write()
+            if self._corrupt is None and self._augmented is not None and self._aug_dirty:
+                self._augmented.save()
+                self._aug_dirty = False
+        except (StorageError, OSError) as exc:
+            log.warning("could not repair the index: %s", exc)
+        finally:
+            self._end_write()
+
+    # ------------------------------------------------------------------ writing
+    def _wait_for_writer(self, what: str, cancel: CancelToken | None = None
+                         ) -> Iterator[Progress]:
+        """Take the writer lock (waiting for another process); True when taken (False: cancelled
+        while waiting). Progress events of stage "wait" say for whom it waits."""
+        messages = self._writer.acquire(what, wait=self.wait_for_writer, cancel=cancel)
+        while True:
+            try:
+                message = next(messages)
+            except StopIteration as stop:
+                return bool(stop.value)
+            if self.on_wait is not None:
+                self.on_wait(message)
+            yield Progress("wait", 0, 0, None, message=message)
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Hold the writer lock for a write that is not a generator (see _begin_write)."""
+        for _ in self._wait_for_writer(what):
+            pass
+        try:
+            self._begin_write()
+            yield
+        finally:
+            self._end_write()
+
+    def _begin_write(self) -> None:
+        """Under the writer lock: load what other processes saved since this library read the
+        index, then make catalog and store agree and remove what crashed saves left."""
+        with self._state:
+            index_dir = self.data_dir / INDEX_DIR
+            if self._corrupt is not None or read_pointer(index_dir) != self._store.pointer:
+                log.debug("the saved index changed since it was loaded: loading it again")
+                self._open_stores()
+            elif self._augmented is not None and (
+                    read_pointer(self.data_dir / AUGMENTED_DIR) != self._augmented.pointer):
+                self._open_augmented()
+            self._write_failed = False
+            if self._corrupt is None:
+                self._reconcile()
+                self._store.cleanup()
+                if self._augmented is not None:
+                    self._augmented.cleanup()
+
+    def _end_write(self) -> None:
+        try:
+            if self._write_failed:  # memory is ahead of what is saved: forget it
+                with self._state:
+                    self._catalog.rollback()
+                    self._open_stores()
+        finally:
+            self._cancel = None
+            self._writer.release()
+
     def _reconcile(self) -> None:
         """Make catalog and store agree after a crash (see module docstring)."""
         catalog_ids = self._catalog.vector_ids()
@@ -203,21 +324,58 @@ class ImageLibrary:
             raise ModelMismatchError(stored, current)
 
     def _save_and_commit(self) -> None:
-        """The one place that makes work durable: store first, then the catalog.
+        """The one place that makes work durable: store first, then the catalog (the writer
+        lock is held).
 
         The augmented store is derived from the store; it is brought up to date and saved here
-        too (a crash in between is repaired when the library is opened again).
+        too (a crash in between is repaired by the next writer). A failed save (StorageError)
+        rolls the catalog back and ends the write: later calls of this write do nothing, and
+        the saved state is loaded again when the write ends.
         """
-        self._store.save()
-        if self._augmented is not None and self._sync_augmented():
-            self._augmented.save()
+        if self._write_failed:
+            log.debug("not saving: an earlier save of this write failed")
+            return
+        try:
+            self._store.save(self._cancel)
+        except StorageError:
+            self._write_failed = True
+            self._catalog.rollback()
+            raise
         self._catalog.commit()
+        try:
+            if self._augmented is not None and (self._sync_augmented() or self._aug_dirty):
+                self._augmented.save()
+                self._aug_dirty = False
+        except StorageError:
+            self._write_failed = True
+            raise
 
     def _sync_augmented(self) -> bool:
         """Bring the augmented store up to date with the store; True if anything changed."""
         if self._augmented is None or self.augmentation is None:
             return False
-        return sync_augmented(self._store, self._augmented, self.augmentation)
+        return sync_augmented(self._store, self._augmented, self.augmentation, self._cancel)
+
+    def _refresh_for_read(self) -> None:
+        """Before a search: load the index again when another process saved it since (one stat
+        of its pointer when nothing changed; never while this library writes)."""
+        if self._writer.held:
+            return
+        stamp = pointer_stamp(self.data_dir / INDEX_DIR)
+        if stamp == self._stamp:
+            return
+        with self._state:
+            if self._writer.held or stamp == self._stamp:
+                return
+            try:
+                current = read_pointer(self.data_dir / INDEX_DIR)
+            except OSError:
+                return
+            if current == self._store.pointer and self._corrupt is None:
+                self._stamp = stamp
+                return
+            log.debug("the index was saved by another process: loading it again")
+            self._open_stores()
 
     @property
     def _searched(self) -> VectorStore:
@@ -227,6 +385,7 @@ class ImageLibrary:
     @property
     def needs_rebuild(self) -> str | None:
         """Why the index must be rebuilt before use (damaged / another model), or None."""
+        self._refresh_for_read()
         try:
             self._check_usable()
         except (IndexCorruptError, ModelMismatchError) as exc:
@@ -260,11 +419,28 @@ class ImageLibrary:
             self._check_usable()
         if not self._job_lock.acquire(blocking=False):
             raise RuntimeError("another indexing job is running on this library")
+        cancel = cancel or CancelToken()
         try:
-            yield from self._index(root_s, rebuild, cancel or CancelToken(), prune=prune,
-                                   retry_skipped=retry_skipped)
+            if not (yield from self._wait_for_writer("indexing job", cancel)):
+                yield self._cancelled_report(root_s, cancel)
+                return
+            try:
+                self._begin_write()
+                if not rebuild:
+                    self._check_usable()
+                self._cancel = cancel
+                yield from self._index(root_s, rebuild, cancel, prune=prune,
+                                       retry_skipped=retry_skipped)
+            finally:
+                self._end_write()
         finally:
             self._job_lock.release()
+
+    def _cancelled_report(self, root: str, cancel: CancelToken) -> IndexReport:
+        """The report of a job cancelled before it began (while waiting for another writer)."""
+        job = indexing.IndexJob(self._catalog, self._store, self.embedder,
+                                commit=self._save_and_commit, root=root, cancel=cancel)
+        return indexing.report(job, 0.0)
 
     def _index(
         self, root: str, rebuild: bool, cancel: CancelToken, **options: bool
@@ -272,9 +448,11 @@ class ImageLibrary:
         started = time.perf_counter()
         if rebuild:
             log.info("rebuilding the index with %s", self.embedder.meta.describe())
-            self._store.reset(self.embedder.meta)
+            self._store.reset(self.embedder.meta)  # a new lineage: derived stores start again
             self._catalog.reset_vectors()
             self._corrupt = None
+            if self.augmentation is not None and self._augmented is None:
+                self._augmented = open_augmented(self.data_dir / AUGMENTED_DIR, self._params)
             self._save_and_commit()
         elif len(self._store) == 0 and self._store.meta != self.embedder.meta:
             self._store.reset(self.embedder.meta)  # nothing to mix: adopt the current model
@@ -308,6 +486,7 @@ class ImageLibrary:
         expansion: QueryExpansion | None = None,
     ) -> list[list[SearchHit]]:
         """One hit list per query vector; every path of a shared (duplicate) vector is a hit."""
+        self._refresh_for_read()
         self._check_usable()
         q = search.as_queries(vectors, self.embedder.meta.dim)
         return self._search.run(self._searched, q, k, library,
@@ -326,7 +505,7 @@ class ImageLibrary:
         gets the whitened model's meta, and ``self.embedder`` becomes the whitened embedder.
         Returns the whitening file (the caller records it in the embedder settings).
         """
-        with self._job_lock:
+        with self._job_lock, self._writing("whitening"):
             self._check_usable()
             if self.embedder.whitening is not None:
                 raise WhiteningError("this index is already whitened; learn again from unwhitened "
@@ -347,7 +526,7 @@ class ImageLibrary:
     def remove_library(self, root: Path | str) -> None:
         """Forget a library: its files leave the catalog, vectors no other file uses are deleted."""
         root_s = scan.normalize_root(root)
-        with self._job_lock:
+        with self._job_lock, self._writing("library removal"):
             lib_id = self._catalog.library_id(root_s)
             if lib_id is None:
                 raise NotALibraryError(f"{root_s} is not an indexed library")
@@ -358,6 +537,7 @@ class ImageLibrary:
             self._save_and_commit()
 
     def stats(self) -> IndexStats:
+        self._refresh_for_read()
         return IndexStats(
             data_dir=str(self.data_dir),
             vectors=len(self._store),

@@ -16,6 +16,9 @@ def common_parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", type=Path, help="where the index lives "
                         "(default: the user data dir, or $IMGSEARCH_DATA_DIR)")
     common.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    common.add_argument("--no-wait", action="store_true",
+                        help="commands that write to the data dir (index, whiten): exit with "
+                        "status 3 instead of waiting when another process is writing to it")
     _model_flags(common)
     return common
 
@@ -70,12 +73,19 @@ def open_library(args: argparse.Namespace):
     data_dir = paths.data_dir(args.data_dir)
     config = config_from_args(args, data_dir)
     embedder = load_model(config)
+    # a second writer waits for the first one (saying so on stderr), or with --no-wait fails
+    # with WriterBusyError (exit status 3)
+    writer = {"wait": not getattr(args, "no_wait", False), "on_wait": _print_waiting}
     try:
-        library = ImageLibrary.for_config(data_dir, embedder, config.dba)
+        library = ImageLibrary.for_config(data_dir, embedder, config.dba, **writer)
     except CatalogCorruptError:
         if not getattr(args, "rebuild", False):
             raise
         aside = move_aside_damaged(data_dir)
         print(f"The damaged index was moved to {aside}; rebuilding.", file=sys.stderr)
-        library = ImageLibrary.for_config(data_dir, embedder, config.dba)
+        library = ImageLibrary.for_config(data_dir, embedder, config.dba, **writer)
     return library, data_dir, config
+
+
+def _print_waiting(message: str) -> None:
+    print(f"imgsearch: {message}", file=sys.stderr, flush=True)

@@ -2,7 +2,10 @@
 
 Every command takes ``--data-dir`` (where the index lives) and the model flags; without model
 flags the settings the data dir was indexed with are used, so ``search`` matches ``index``.
-Exit status: 0 ok, 2 for a user error (bad path, unreadable query, model mismatch), 1 otherwise.
+Exit status: 0 ok, 1 cancelled or an unexpected error, 2 for a user error (bad path, unreadable
+query, model mismatch, a damaged index), 3 when another process is writing to the data dir (with
+``--no-wait``), 4 when the index cannot be written (disk full, I/O error; the previous index is
+kept).
 Each command group lives in its own module (``add_parsers`` + ``run...``); this one dispatches.
 """
 
@@ -14,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from imgsearch_gui import __version__
-from imgsearch_gui.base.errors import StorageError, UserError
+from imgsearch_gui.base.errors import StorageError, StorageWriteError, UserError, WriterBusyError
 from imgsearch_gui.base.logs import FILE_ONLY, setup_logging
 from imgsearch_gui.cli import desktop, index, search
 from imgsearch_gui.cli import eval as eval_cmd
@@ -49,6 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_path = setup_logging("imgsearch", verbose=args.verbose)
     try:
         return COMMANDS[args.command](args)
+    except WriterBusyError as exc:
+        log.info("writer busy: %s", exc)
+        print(f"imgsearch: {exc}", file=sys.stderr)
+        return 3
+    except StorageWriteError as exc:
+        log.info("storage error: %s", exc)
+        print(f"imgsearch: error: {exc}", file=sys.stderr)
+        return 4
     except (UserError, StorageError) as exc:
         log.info("user error: %s", exc)  # the file keeps it; the console gets the line below
         print(f"imgsearch: error: {exc}", file=sys.stderr)

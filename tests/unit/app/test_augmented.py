@@ -77,3 +77,55 @@ def test_a_lone_vector_stays_as_it_is(tmp_path):
     x = _vectors(1)
     store = _store(tmp_path, "raw", [7], x)
     assert np.allclose(augment_labels(store, np.array([7]), Augmentation(n=3)), x)
+
+
+def test_searches_during_a_full_redo_see_the_complete_old_store(tmp_path, monkeypatch):
+    """The redo is built beside and swapped in: a search meanwhile gets every old vector."""
+    from imgsearch_gui.app import augmented
+
+    x = _vectors(60)
+    store = _store(tmp_path, "raw", np.arange(40), x[:40])
+    aug_store = VectorStore(tmp_path / "aug")
+    aug = Augmentation(n=2)
+    sync_augmented(store, aug_store, aug)
+    store.add(np.arange(40, 60), x[40:])  # 20 of 60 new: every vector is redone
+    seen: list[int] = []
+    real = augmented.augment_labels
+
+    def augment_and_search(s, labels, a):
+        (found, _), = aug_store.query(x[0], k=100)
+        seen.append(len(found))
+        return real(s, labels, a)
+
+    monkeypatch.setattr(augmented, "_BLOCK", 8)
+    monkeypatch.setattr(augmented, "augment_labels", augment_and_search)
+    assert sync_augmented(store, aug_store, aug)
+    assert len(seen) == 8 and set(seen) == {40}  # never an empty or half-filled store
+    assert set(_contents(aug_store)) == set(range(60))
+
+
+def test_a_cancelled_redo_keeps_the_old_vectors(tmp_path):
+    from imgsearch_gui.base.types import CancelToken
+
+    x = _vectors(30)
+    store = _store(tmp_path, "raw", np.arange(20), x[:20])
+    aug_store = VectorStore(tmp_path / "aug")
+    sync_augmented(store, aug_store, Augmentation(n=2))
+    before = _contents(aug_store)
+    store.add(np.arange(20, 30), x[20:])
+    cancel = CancelToken()
+    cancel.cancel()
+    assert not sync_augmented(store, aug_store, Augmentation(n=2), cancel)
+    assert _contents(aug_store).keys() == before.keys()
+
+
+def test_a_store_that_started_again_is_augmented_again(tmp_path):
+    """Same labels, other vectors (a rebuilt index hands out ids from 0 again): a new lineage."""
+    first = _store(tmp_path, "raw", np.arange(10), _vectors(10, seed=1))
+    aug_store = VectorStore(tmp_path / "aug")
+    sync_augmented(first, aug_store, Augmentation(n=2))
+    again = _store(tmp_path, "raw2", np.arange(10), _vectors(10, seed=2))
+    assert sync_augmented(again, aug_store, Augmentation(n=2))
+    exact = dba(_vectors(10, seed=2), n=2, alpha=3.0)
+    assert all(np.allclose(v, exact[k], atol=1e-5) for k, v in _contents(aug_store).items())
+    assert aug_store.source == again.lineage
