@@ -76,8 +76,8 @@ def _vgg16_random() -> RetrievalNet:
     from imgsearch_gui.ml.backbones import REGISTRY, LoadedBackbone
 
     spec = REGISTRY["vgg16"]
-    model = torchvision.models.vgg16(weights=None).eval()
-    model.classifier = torch.nn.Identity()  # not used by the trunk; saves memory
+    model = torch.nn.Module()  # VGG16's convolutional part only (the trunk): quick to build
+    model.features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"])
     return RetrievalNet(LoadedBackbone(spec, model, "random", None).eval(), Pooling("gem"),
                         scales=MULTISCALE)
 
