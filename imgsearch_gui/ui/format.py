@@ -56,9 +56,9 @@ def index_summary(report: IndexReport) -> str:
 def query_label(files: Sequence[str]) -> str:
     """The caption of a query made of files: the path, or the first names of a mean query."""
     if len(files) == 1:
-        return files[0]
+        return display_path(files[0])
     return f"{len(files)} photos (mean query): " + ", ".join(
-        os.path.basename(f) for f in files[:4]
+        display_path(os.path.basename(f)) for f in files[:4]
     ) + ("…" if len(files) > 4 else "")
 
 

@@ -153,7 +153,7 @@ def test_the_window_shows_a_non_utf8_name_readably():
     """Qt silently drops lone surrogates (caf\\udce9.png would show as caf.png): the grid's name
     and tooltip show the bytes as \\xNN escapes; valid names are unchanged."""
     from imgsearch_gui.base.types import SearchHit
-    from imgsearch_gui.ui.format import display_path, hit_tooltip
+    from imgsearch_gui.ui.format import display_path, hit_tooltip, query_label
 
     odd = os.fsdecode(b"/p/" + ODD_NAME)
     assert display_path(odd) == "/p/caf\\xe9 \\xff.png"
@@ -161,3 +161,5 @@ def test_the_window_shows_a_non_utf8_name_readably():
     hit = SearchHit(path=odd, score=0.5, rank=1)
     hit_tooltip(hit).encode("utf-8")  # valid text
     assert hit_tooltip(hit).startswith("/p/caf\\xe9 \\xff.png\n")
+    assert query_label([odd]) == "/p/caf\\xe9 \\xff.png"
+    assert query_label([odd, "/p/b.png"]).endswith("caf\\xe9 \\xff.png, b.png")
