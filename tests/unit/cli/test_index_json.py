@@ -136,9 +136,10 @@ def test_index_help_documents_json_and_exit_statuses(capsys):
 
 def test_the_first_ctrl_c_cancels_the_job_instead_of_killing_it():
     token = CancelToken()
+    before = signal.getsignal(signal.SIGINT)
     with _cancel_on_interrupt(token):
         os.kill(os.getpid(), signal.SIGINT)
         assert token.cancelled
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the handler of before is back
