@@ -84,7 +84,8 @@ def setup_logging(program: str, *, verbose: bool = False, console_level: int = l
         try:
             path = log_file(program)
             handler = logging.handlers.RotatingFileHandler(
-                path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
+                path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8",
+                errors="backslashreplace",  # file names that are not UTF-8 (lone surrogates)
             )
         except OSError as exc:
             log.warning("cannot write the log file (%s); logging to the console only", exc)

@@ -67,3 +67,12 @@ def test_fault_log_beside_the_log(tmp_path, monkeypatch):
     blocker.write_text("")
     monkeypatch.setenv("IMGSEARCH_LOG_DIR", str(blocker / "logs"))
     assert logs.enable_fault_log("prog") is None  # no crash: just no fault log
+
+
+def test_a_file_name_that_is_not_utf8_is_logged_escaped(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("IMGSEARCH_LOG_DIR", str(tmp_path / "logs"))
+    path = logs.setup_logging("prog")
+    name = "caf\udce9.jpg"  # os.fsdecode(b"caf\xe9.jpg")
+    logging.getLogger("imgsearch_gui.somewhere").info("skipped %s", name)
+    assert "skipped caf\\udce9.jpg" in path.read_text(encoding="utf-8")
+    assert "Logging error" not in capsys.readouterr().err
