@@ -139,6 +139,12 @@ def display_path(path: str) -> str:
     return path
 
 
+def hit_caption(hit: SearchHit) -> str:
+    """The file name under a thumbnail; a hit whose library is offline says so."""
+    name = display_path(os.path.basename(hit.path))
+    return f"{name} (offline)" if hit.offline else name
+
+
 def hit_tooltip(hit: SearchHit) -> str:
     offline = "\noffline: its library is not reachable (an unplugged drive?)" if hit.offline else ""
     return f"{display_path(hit.path)}\n#{hit.rank} · score {score_text(hit.score)}{offline}"

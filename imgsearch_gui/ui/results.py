@@ -31,7 +31,13 @@ from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOpti
 
 from imgsearch_gui.app import diskcache
 from imgsearch_gui.base.types import SearchHit
-from imgsearch_gui.ui.format import display_path, hit_tooltip, score_band, score_text
+from imgsearch_gui.ui.format import (
+    display_path,
+    hit_caption,
+    hit_tooltip,
+    score_band,
+    score_text,
+)
 from imgsearch_gui.ui.qtcompat import emit
 
 log = logging.getLogger(__name__)
@@ -336,7 +342,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(palette.color(role))
         name = painter.fontMetrics().elidedText(
-            display_path(os.path.basename(hit.path)), Qt.TextElideMode.ElideMiddle, text_rect.width()
+            hit_caption(hit), Qt.TextElideMode.ElideMiddle, text_rect.width()
         )
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
         painter.restore()

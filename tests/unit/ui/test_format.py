@@ -118,3 +118,10 @@ def test_the_qt_free_ui_modules_import_no_qt():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_hit_of_an_offline_library_says_so_under_its_thumbnail():
+    from imgsearch_gui.base.types import SearchHit
+
+    assert fmt.hit_caption(SearchHit("/photos/a/cat.jpg", 0.9, 1)) == "cat.jpg"
+    assert fmt.hit_caption(SearchHit("/usb/cat.jpg", 0.9, 1, offline=True)) == "cat.jpg (offline)"
