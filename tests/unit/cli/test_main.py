@@ -232,3 +232,9 @@ def test_whiten_with_too_few_photos_is_a_user_error(tmp_path, photo_factory, cap
     code, _, err = run(capsys, "whiten", "--data-dir", str(data))
     assert code == 2
     assert "imgsearch: error: index at least two photos" in err and "Traceback" not in err
+
+
+def test_whiten_dim_must_be_positive(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["whiten", "--dim", "0", "--data-dir", str(tmp_path)])
+    assert info.value.code == 2 and "must be at least 1" in capsys.readouterr().err
