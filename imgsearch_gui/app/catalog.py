@@ -17,13 +17,20 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from imgsearch_gui.base.errors import CatalogError, CatalogTooNewError
+from imgsearch_gui.base.errors import (
+    CatalogError,
+    CatalogTooNewError,
+    StorageFullError,
+    StorageWriteError,
+)
 
 log = logging.getLogger(__name__)
+
+_SQLITE_IOERR, _SQLITE_FULL = 10, 13  # primary result codes (sqlite3.h)
 
 STATUS_PENDING = "pending"
 STATUS_INDEXED = "indexed"
@@ -174,15 +181,32 @@ class Catalog:
         return int(row[0]) if row else 0
 
     # ------------------------------------------------------------------ transactions
-    def _write(self, sql: str, args: Sequence | Iterable = ()) -> sqlite3.Cursor:
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The lock for a write; a full disk or an I/O error as the storage error types (the
+        sqlite error code tells them apart; Python 3.11+ exposes it)."""
         with self._lock:
+            try:
+                yield
+            except sqlite3.OperationalError as exc:
+                primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+                if primary == _SQLITE_FULL:
+                    raise StorageFullError(self.path.parent, f"writing the catalog failed: {exc}"
+                                           ) from exc
+                if primary == _SQLITE_IOERR:
+                    raise StorageWriteError(self.path.parent, f"writing the catalog failed: {exc}"
+                                            ) from exc
+                raise
+
+    def _write(self, sql: str, args: Sequence | Iterable = ()) -> sqlite3.Cursor:
+        with self._writing():
             self.changes += 1
             if not self._conn.in_transaction:
                 self._conn.execute("BEGIN IMMEDIATE")
             return self._conn.execute(sql, args)  # type: ignore[arg-type]
 
     def _write_many(self, sql: str, rows: Iterable[Sequence]) -> None:
-        with self._lock:
+        with self._writing():
             self.changes += 1
             if not self._conn.in_transaction:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -193,7 +217,7 @@ class Catalog:
             return self._conn.execute(sql, args).fetchall()
 
     def commit(self) -> None:
-        with self._lock:
+        with self._writing():
             if self._conn.in_transaction:
                 self._conn.execute("COMMIT")
 

@@ -341,7 +341,12 @@ class ImageLibrary:
             self._write_failed = True
             self._catalog.rollback()
             raise
-        self._catalog.commit()
+        try:
+            self._catalog.commit()
+        except StorageError:  # the store is ahead of the catalog: the next writer reconciles
+            self._write_failed = True
+            self._catalog.rollback()
+            raise
         try:
             if self._augmented is not None and (self._sync_augmented() or self._aug_dirty):
                 self._augmented.save()

@@ -185,3 +185,38 @@ def test_dba_follows_a_rebuilt_index(tmp_path, write_image, embedder):
         own = [float(raw[lab] @ vec) for lab, vec in zip(labels.tolist(), augmented, strict=True)]
         assert min(own) > 0.5 and len(own) == 12
     assert np.isfinite(own).all()
+
+
+_CATALOG_FULL_CHILD = textwrap.dedent("""
+    import resource, signal, sys
+    limit, argv = int(sys.argv[1]), sys.argv[2:]
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    from imgsearch_gui.cli.dispatch import main
+    sys.exit(main(argv))
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_disk_that_fills_while_the_catalog_is_written_exits_4(tmp_path, write_image):
+    for i in range(20):
+        write_image(tmp_path / "a" / f"{i}.png", i)
+    for i in range(400):  # one photo 400 times: one new vector, 400 catalog rows
+        write_image(tmp_path / "b" / f"copy{i:03d}-with-a-long-name-to-fill-pages.png", 1000)
+    data = tmp_path / "data"
+    first = _cli(tmp_path, 0, 0, "index", str(tmp_path / "a"), "--data-dir", str(data), *TINY)
+    assert first.returncode == 0, first.stderr
+    limit = max(p.stat().st_size for p in data.rglob("*") if p.is_file()) + 8192
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
+           "IMGSEARCH_LOG_DIR": str(tmp_path / "logs")}
+    full = subprocess.run([sys.executable, "-c", _CATALOG_FULL_CHILD, str(limit), "index",
+                           str(tmp_path / "b"), "--data-dir", str(data), *TINY],
+                          capture_output=True, text=True, env=env, cwd=str(REPO), timeout=300)
+    assert full.returncode == 4, full.stderr
+    lines = full.stderr.strip().splitlines()
+    # SQLite reports a write past the limit as an I/O error (SQLITE_IOERR_WRITE), not SQLITE_FULL
+    assert len(lines) == 1 and "writing the catalog failed" in lines[0], full.stderr
+    assert str(data) in lines[0] and "previous index is kept" in lines[0]
+    again = _cli(tmp_path, 0, 0, "search", str(tmp_path / "a" / "3.png"), "-k", "1", "--data-dir",
+                 str(data), *TINY)
+    assert again.returncode == 0 and again.stdout.split()[-1].endswith("3.png"), again.stderr
