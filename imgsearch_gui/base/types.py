@@ -30,7 +30,7 @@ class SkippedFile:
 class Progress:
     """One step of a long job. ``total`` is 0 while unknown (e.g. during the scan)."""
 
-    stage: str  # "scan" | "embed" | "save"
+    stage: str  # "wait" (for another writer) | "scan" | "embed" | "save"
     done: int
     total: int
     current: str | None = None

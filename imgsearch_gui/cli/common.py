@@ -70,12 +70,11 @@ def open_library(args: argparse.Namespace):
     """
     from imgsearch_gui.app.library import ImageLibrary, move_aside_damaged
     from imgsearch_gui.base.errors import CatalogCorruptError
+
     data_dir = paths.data_dir(args.data_dir)
     config = config_from_args(args, data_dir)
     embedder = load_model(config)
-    # a second writer waits for the first one (saying so on stderr), or with --no-wait fails
-    # with WriterBusyError (exit status 3)
-    writer = {"wait": not getattr(args, "no_wait", False), "on_wait": _print_waiting}
+    writer = writer_options(args)
     try:
         library = ImageLibrary.for_config(data_dir, embedder, config.dba, **writer)
     except CatalogCorruptError:
@@ -85,6 +84,12 @@ def open_library(args: argparse.Namespace):
         print(f"The damaged index was moved to {aside}; rebuilding.", file=sys.stderr)
         library = ImageLibrary.for_config(data_dir, embedder, config.dba, **writer)
     return library, data_dir, config
+
+
+def writer_options(args: argparse.Namespace) -> dict:
+    """ImageLibrary's writer settings for this command: a second writer waits for the first one
+    (saying so on stderr), or with --no-wait fails with WriterBusyError (exit status 3)."""
+    return {"wait": not getattr(args, "no_wait", False), "on_wait": _print_waiting}
 
 
 def _print_waiting(message: str) -> None:

@@ -17,7 +17,7 @@ from imgsearch_gui.base import paths
 from imgsearch_gui.base.errors import UserError
 from imgsearch_gui.base.logs import current_log_file
 from imgsearch_gui.base.types import CancelToken, IndexReport, Progress
-from imgsearch_gui.cli.common import open_library
+from imgsearch_gui.cli.common import open_library, writer_options
 
 INDEX_EPILOG = """\
 A library folder that is missing, or empty while photos are indexed under it (an unplugged
@@ -215,7 +215,7 @@ def run_whiten(args: argparse.Namespace) -> int:
         if config.whitening is not None:
             plain = library.embedder.with_whitening(None)
             library.close()
-            library = ImageLibrary.for_config(data_dir, plain, config.dba)
+            library = ImageLibrary.for_config(data_dir, plain, config.dba, **writer_options(args))
             roots = [lib.root for lib in library.libraries()]
             print(f"re-embedding {len(roots)} libraries without whitening ...")
             for position, root in enumerate(roots):

@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 
 from imgsearch_gui.base.images import SUPPORTED_EXTENSIONS, is_supported
-from imgsearch_gui.base.types import IndexReport, SearchHit
+from imgsearch_gui.base.types import IndexReport, Progress, SearchHit
 
 log = logging.getLogger(__name__)
 
@@ -166,3 +166,16 @@ def is_under(path: str, root: str) -> bool:
             os.path.abspath(root)
     except ValueError:
         return False
+
+
+def progress_stats(p: Progress) -> str:
+    """The indexing panel's one-line state: waiting for another writer, scanning (with the count
+    found so far), saving, or the embedding rate and ETA."""
+    if p.stage == "wait":
+        return "waiting for another process to finish writing…"
+    if p.stage == "scan" or p.total <= 0:
+        return f"scanning… {p.done:,} files found" if p.done else "scanning…"
+    if p.stage == "save":
+        return "saving…"
+    rate = f"{p.images_per_s:.1f} images/s" if p.images_per_s else "–"
+    return f"{rate} · ETA {fmt_duration(p.eta_s)}"

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from imgsearch_gui.base.types import Progress
-from imgsearch_gui.ui.format import fmt_duration
+from imgsearch_gui.ui.format import progress_stats
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +84,13 @@ class IndexingPanel(QFrame):
             self.update_progress(self._last)
 
     def update_progress(self, p: Progress) -> None:
-        if p.stage == "scan" or p.total <= 0:
+        if p.stage in ("scan", "wait") or p.total <= 0:
             self.bar.setRange(0, 0)
-            self.stats.setText(f"scanning… {p.done:,} files found" if p.done else "scanning…")
         else:
             self.bar.setRange(0, p.total)
             self.bar.setValue(min(p.done, p.total))
             self.bar.setFormat(f"{p.done:,} / {p.total:,}  (%p%)")
-            if p.stage == "save":
-                self.stats.setText("saving…")
-            else:
-                rate = f"{p.images_per_s:.1f} images/s" if p.images_per_s else "–"
-                self.stats.setText(f"{rate} · ETA {fmt_duration(p.eta_s)}")
+        self.stats.setText(progress_stats(p))
         if p.current:
             metrics = self.current.fontMetrics()
             width = max(100, self.current.width())

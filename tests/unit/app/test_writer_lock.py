@@ -207,3 +207,20 @@ def test_the_guis_open_library_and_a_cli_run(tmp_path, write_image, embedder, ca
             list(lib.index_library(tmp_path / folder))
         assert embedder.calls == {}
     assert "were not saved" not in caplog.text and "does not know" not in caplog.text
+
+
+def test_whiten_no_wait_holds_for_its_re_embedding_too(tmp_path, write_image, capsys):
+    """Learning a whitening on a whitened index first re-embeds it with a second library:
+    --no-wait applies there too (exit 3 instead of waiting forever)."""
+    _photos(write_image, tmp_path / "p", 0, 4)
+    data = tmp_path / "data"
+    assert cli.main(["index", str(tmp_path / "p"), "--data-dir", str(data), *TINY]) == 0
+    assert cli.main(["whiten", "--dim", "8", "--data-dir", str(data)]) == 0
+    capsys.readouterr()
+    holder = WriterLock(data)
+    assert holder.try_acquire("indexing job")
+    try:
+        assert cli.main(["whiten", "--data-dir", str(data), "--no-wait"]) == 3
+        assert f"pid {os.getpid()}" in capsys.readouterr().err
+    finally:
+        holder.release()

@@ -125,3 +125,13 @@ def test_a_hit_of_an_offline_library_says_so_under_its_thumbnail():
 
     assert fmt.hit_caption(SearchHit("/photos/a/cat.jpg", 0.9, 1)) == "cat.jpg"
     assert fmt.hit_caption(SearchHit("/usb/cat.jpg", 0.9, 1, offline=True)) == "cat.jpg (offline)"
+
+
+def test_the_indexing_panel_says_when_it_waits_for_another_writer():
+    from imgsearch_gui.base.types import Progress
+
+    assert fmt.progress_stats(Progress("wait", 0, 0, message="Waiting for pid 7")).startswith(
+        "waiting for another process")
+    assert fmt.progress_stats(Progress("scan", 12, 0)) == "scanning… 12 files found"
+    assert fmt.progress_stats(Progress("save", 3, 9)) == "saving…"
+    assert fmt.progress_stats(Progress("embed", 3, 9, images_per_s=2.5, eta_s=4)) == "2.5 images/s · ETA 0:04"
