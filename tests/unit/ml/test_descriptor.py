@@ -58,7 +58,12 @@ def test_a_frozen_trunk_trains_only_the_pooling():
 def test_the_embedder_runs_the_net():
     emb = load_embedder(EmbedderConfig(backbone="tiny", size=64, pooling="crow"))
     x = _batch(2, 48, 64)
-    np.testing.assert_array_equal(emb.embed_batch(x), infer(emb.net.describe, x, emb.device))
+    backbone = emb.backbone
+    mean = torch.tensor(backbone.spec.mean).view(1, 3, 1, 1) * 255
+    std = torch.tensor(backbone.spec.std).view(1, 3, 1, 1) * 255
+    with torch.inference_mode():  # the formula written out: normalise, trunk, CroW + L2, L2
+        expected = LF.l2n(LF.pool(backbone((x.float() - mean) / std), "crow", a=2.0, b=2.0))
+    np.testing.assert_allclose(emb.embed_batch(x), expected.numpy(), atol=1e-6)
     assert emb.backbone is emb.net.backbone and emb.net.pooling_params() == emb.pooling_params
 
 
