@@ -491,3 +491,24 @@ def test_catalog_of_a_newer_version_is_not_called_damaged(tmp_path, embedder):
     cat.close()
     with pytest.raises(CatalogTooNewError, match="Update imgsearch"):
         ImageLibrary(data, embedder)
+
+
+def test_the_photos_are_only_read(tmp_path, write_image, embedder):
+    """Indexing, searching, a rebuild and removing the library write nothing under the library."""
+    root = tmp_path / "photos"
+    for i in range(6):
+        write_image(root / f"sub{i % 2}" / f"{i}.png", i)
+    (root / "broken.jpg").write_text("not a photo")
+
+    def snapshot() -> dict:
+        return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+                for p in sorted(root.rglob("*")) if p.is_file()} | {"dirs": sorted(
+                    str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir())}
+
+    before = snapshot()
+    with ImageLibrary(tmp_path / "data", embedder) as lib:
+        run(lib, root)
+        lib.search(root / "sub0" / "0.png", k=3)
+        run(lib, root, rebuild=True)
+        lib.remove_library(root)
+    assert snapshot() == before
