@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 _SQLITE_IOERR, _SQLITE_FULL = 10, 13  # primary result codes (sqlite3.h)
 
+_OFFLINE_KEY = "offline-library:"
+
 STATUS_PENDING = "pending"
 STATUS_INDEXED = "indexed"
 STATUS_SKIPPED = "skipped"
@@ -424,3 +426,17 @@ class Catalog:
         rows = self._read("SELECT COUNT(*) FROM files WHERE library_id = ? AND status = 'indexed' "
                           "AND vector_id IS NOT NULL", (library_id,))
         return int(rows[0][0])
+
+    def set_library_offline(self, library_id: int, offline: bool) -> None:
+        """What the last index job of the library found (kept in ``meta``: no schema change)."""
+        key = f"{_OFFLINE_KEY}{library_id}"
+        if offline:
+            self.set_meta(key, "1")
+        else:
+            self._write("DELETE FROM meta WHERE key = ?", (key,))
+
+    def offline_library_roots(self) -> set[str]:
+        """The roots the last index job found offline (missing, or without photos)."""
+        ids = {int(key[len(_OFFLINE_KEY):]) for (key,) in
+               self._read("SELECT key FROM meta WHERE key LIKE ?", (_OFFLINE_KEY + "%",))}
+        return {lib.root for lib in self.libraries() if lib.id in ids}

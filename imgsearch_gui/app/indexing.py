@@ -121,9 +121,12 @@ def run(job: IndexJob) -> Iterator[Progress | IndexReport]:
     known = cat.files_of_library(job.lib_id)
     scanned = yield from scan_folder(job.root, job.cancel, job.counts.unreadable)
     if job.cancel.cancelled or is_offline(job, scanned, known):
+        if job.counts.offline:  # info and search show it so until a job finds it back
+            cat.set_library_offline(job.lib_id, True)
         cat.commit()
         yield report(job, 0.0)
         return
+    cat.set_library_offline(job.lib_id, False)  # committed with the job's work
     changes = scan.diff(scanned, {p: scan.KnownFile(p, r.size, r.mtime_ns) for p, r in known.items()})
     gone, _kept = scan.keep_unreadable(changes.gone, job.counts.unreadable)
     work, to_hash = classify(job, changes, known)

@@ -499,8 +499,9 @@ class ImageLibrary:
 
     # ------------------------------------------------------------------ libraries
     def libraries(self) -> list[LibraryInfo]:
+        found_offline = self._catalog.offline_library_roots()
         return [LibraryInfo(r.root, r.files, r.indexed, r.skipped,
-                            r.files > 0 and scan.root_looks_unmounted(r.root))
+                            r.files > 0 and scan.library_offline(r.root, r.root in found_offline))
                 for r in self._catalog.libraries()]
 
     def learn_whitening(self, dim: int | None = None) -> Path:

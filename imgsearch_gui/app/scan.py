@@ -7,6 +7,7 @@ content keys used to recognise moved, renamed and duplicate files without embedd
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -98,8 +99,12 @@ def walk(
                 continue
             try:
                 if entry.is_dir(follow_symlinks=True):
+                    if _empty_mount_point(entry.path):
+                        raise FileNotFoundError(errno.ENOENT, "an empty mount point (unplugged?)")
                     subdirs.append(entry.path)
                     continue
+                if entry.is_symlink() and not os.path.exists(entry.path):
+                    raise FileNotFoundError(errno.ENOENT, "a link whose target is missing")
                 if not entry.is_file(follow_symlinks=True):
                     continue
                 if os.path.splitext(entry.name)[1].lower() not in exts:
@@ -111,6 +116,11 @@ def walk(
             yield ScannedFile(entry.path, fst.st_size, fst.st_mtime_ns)
         # depth first, in name order
         stack.extend(reversed(subdirs))
+
+
+def _empty_mount_point(path: str) -> bool:
+    """A mounted-on folder with nothing in it: a drive that is not there (any more)."""
+    return os.path.ismount(path) and root_looks_unmounted(path)
 
 
 def _report(on_error: Callable[[str, OSError], None] | None, path: str, exc: OSError) -> None:
@@ -155,13 +165,20 @@ def keep_unreadable(gone: Iterable[str], unreadable: Iterable[str]) -> tuple[lis
 
 
 def root_looks_unmounted(root: str) -> bool:
-    """The root is missing or holds no entry at all: what an unplugged drive's mount point
-    looks like (cheap: one listing, nothing walked)."""
+    """The root is missing or holds no visible entry (hidden ones, such as ``.Trash-1000``, are
+    what the walk skips too): what an unplugged drive's mount point looks like (cheap: one
+    listing, nothing walked)."""
     try:
         with os.scandir(root) as it:
-            return next(it, None) is None
+            return not any(not e.name.startswith(".") for e in it)
     except OSError:
         return True
+
+
+def library_offline(root: str, found_offline_last: bool) -> bool:
+    """The one rule every caller shows: offline when the last index job found the root offline
+    (missing, or no photo while the index holds some) or it looks unmounted now."""
+    return found_offline_last or root_looks_unmounted(root)
 
 
 def fast_hash(path: str | os.PathLike[str], size: int | None = None) -> str:

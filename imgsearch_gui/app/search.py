@@ -136,11 +136,12 @@ def hits_of(labels: list[int], sims: list[float], paths: dict[int, list[tuple[st
     return hits
 
 
-def mark_offline(hits: list[SearchHit]) -> list[SearchHit]:
-    """The hits of a library whose root is offline (missing, or an empty mount point) are still
-    results, marked ``offline`` (one listing of each root a search returns)."""
+def mark_offline(hits: list[SearchHit], found_offline: set[str]) -> list[SearchHit]:
+    """The hits of a library that is offline (``scan.library_offline``: ``found_offline`` are the
+    roots the last index job found offline) are still results, marked ``offline`` (one listing
+    of each root a search returns)."""
     roots = {h.library for h in hits if h.library}
-    offline = {r for r in roots if scan.root_looks_unmounted(r)}
+    offline = {r for r in roots if scan.library_offline(r, r in found_offline)}
     return [replace(h, offline=True) if h.library in offline else h for h in hits]
 
 
@@ -160,8 +161,9 @@ class SearchPipeline:
         if expansion is not None and expansion.n > 0:
             q = expand_queries(store, q, expansion, allowed)
         out: list[list[SearchHit]] = []
+        found_offline = self._catalog.offline_library_roots()
         for labels, sims in store.query(q, k, allowed):
             ids = labels.tolist()
             paths = self._catalog.paths_of_vectors(ids, lib_id)
-            out.append(mark_offline(hits_of(ids, sims.tolist(), paths, k)))
+            out.append(mark_offline(hits_of(ids, sims.tolist(), paths, k), found_offline))
         return out

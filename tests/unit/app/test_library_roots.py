@@ -179,3 +179,66 @@ def test_a_rebuild_retries_skipped_files(tmp_path, photos, embedder):
     assert embedder.embedded() == {str(f) for f in files} and rep.skipped == ()
     assert rep.indexed == 6
     lib.close()
+
+
+def test_a_linked_folder_whose_drive_is_unplugged_keeps_its_photos(tmp_path, write_image, embedder):
+    root = tmp_path / "photos"
+    external = tmp_path / "external"
+    for i in range(3):
+        write_image(external / f"e{i}.png", 50 + i)
+    write_image(root / "local.png", 1)
+    (root / "usb").symlink_to(external, target_is_directory=True)
+    lib = ImageLibrary(tmp_path / "data", embedder)
+    assert run(lib, root).embedded == 4
+    external.rename(tmp_path / "elsewhere")  # the link now points nowhere
+    embedder.reset()
+
+    rep = run(lib, root)
+
+    assert rep.removed == 0 and str(root / "usb") in rep.unreadable and not rep.offline
+    assert lib.catalog.file_count() == 4
+    (tmp_path / "elsewhere").rename(external)
+    rep = run(lib, root)
+    assert embedder.calls == {} and (rep.unchanged, rep.removed) == (4, 0)
+    lib.close()
+
+
+def test_an_empty_mount_point_inside_a_library_keeps_its_photos(tmp_path, photos, embedder,
+                                                                monkeypatch):
+    root, files = photos
+    lib = ImageLibrary(tmp_path / "data", embedder)
+    run(lib, root)
+    mount = root / "sub"
+    for f in mount.iterdir():
+        f.rename(tmp_path / f.name)  # what the folder looks like with its drive unplugged
+    real_ismount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: str(p) == str(mount) or real_ismount(p))
+
+    rep = run(lib, root)
+
+    assert rep.removed == 0 and str(mount) in rep.unreadable
+    assert lib.catalog.file_count() == 6
+    lib.close()
+
+
+def test_info_search_and_indexing_agree_on_an_emptied_root(tmp_path, photos, embedder):
+    """A root left with no photo (only a text file and a hidden folder) is offline to indexing,
+    and then to the library list and to search hits too: one rule."""
+    root, files = photos
+    lib = ImageLibrary(tmp_path / "data", embedder)
+    run(lib, root)
+    keep = tmp_path / "kept"
+    root.rename(keep)
+    root.mkdir()
+    (root / "notes.txt").write_text("not a photo")
+    (root / ".Trash-1000").mkdir()
+
+    rep = run(lib, root)
+
+    assert rep.offline and rep.removed == 0
+    assert lib.libraries()[0].offline
+    hits = lib.search(keep / "p0.png", k=2)
+    assert hits and all(h.offline for h in hits)
+    lib.close()
+    with ImageLibrary(tmp_path / "data", embedder) as again:  # what `imgsearch info` opens
+        assert again.libraries()[0].offline
