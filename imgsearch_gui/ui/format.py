@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 
 from imgsearch_gui.base.images import SUPPORTED_EXTENSIONS, is_supported
+from imgsearch_gui.base.pathtext import display_path  # shared with the command line
 from imgsearch_gui.base.types import IndexReport, Progress, SearchHit
 
 log = logging.getLogger(__name__)
@@ -129,20 +130,18 @@ def score_text(score: float) -> str:
     return f"{score:.3f}"
 
 
-def display_path(path: str) -> str:
-    """``path`` as readable text: a name with bytes that are not UTF-8 (lone surrogates after
-    ``os.fsdecode``, which Qt would silently drop) shows them as ``\\xNN`` escapes."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(path).decode("utf-8", "backslashreplace")
-    return path
-
-
 def hit_caption(hit: SearchHit) -> str:
     """The file name under a thumbnail; a hit whose library is offline says so."""
     name = display_path(os.path.basename(hit.path))
     return f"{name} (offline)" if hit.offline else name
+
+
+def placeholder_text(hit: SearchHit, failed: bool) -> str:
+    """What a cell shows until (or instead of) its thumbnail: a photo of an offline library cannot
+    be read now, which is not the photo's fault."""
+    if hit.offline:
+        return "offline"
+    return "unreadable" if failed else "…"
 
 
 def hit_tooltip(hit: SearchHit) -> str:

@@ -35,6 +35,7 @@ from imgsearch_gui.ui.format import (
     display_path,
     hit_caption,
     hit_tooltip,
+    placeholder_text,
     score_band,
     score_text,
 )
@@ -306,9 +307,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
             model = index.model()
             failed = hasattr(model, "thumbnail_failed") and model.thumbnail_failed(hit.path)
-            painter.drawText(
-                thumb_area, Qt.AlignmentFlag.AlignCenter, "unreadable" if failed else "…"
-            )
+            painter.drawText(thumb_area, Qt.AlignmentFlag.AlignCenter, placeholder_text(hit, failed))
 
         # rank badge, top-left
         font = QFont(option.font)

@@ -135,3 +135,11 @@ def test_the_indexing_panel_says_when_it_waits_for_another_writer():
     assert fmt.progress_stats(Progress("scan", 12, 0)) == "scanning… 12 files found"
     assert fmt.progress_stats(Progress("save", 3, 9)) == "saving…"
     assert fmt.progress_stats(Progress("embed", 3, 9, images_per_s=2.5, eta_s=4)) == "2.5 images/s · ETA 0:04"
+
+
+def test_a_thumbnail_of_an_offline_library_is_not_called_unreadable():
+    from imgsearch_gui.base.types import SearchHit
+
+    assert fmt.placeholder_text(SearchHit("/usb/a.jpg", 0.5, 1, offline=True), failed=True) == "offline"
+    assert fmt.placeholder_text(SearchHit("/p/a.jpg", 0.5, 1), failed=True) == "unreadable"
+    assert fmt.placeholder_text(SearchHit("/p/a.jpg", 0.5, 1), failed=False) == "…"
