@@ -149,6 +149,35 @@ class StorageFullError(StorageWriteError):
     _advice = "The previous index is kept; free some space and run again."
 
 
+class FileWriteError(StorageWriteError, OSError):
+    """A file of the data dir's or the user's (embedder.json, a whitening, a checkpoint) could not
+    be written; the previous file is kept. Still an OSError (with the write's ``errno``), for
+    callers that catch those."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, errno: int | None = None) -> None:
+        self.path = str(path)
+        self.directory = str(Path(path).parent)
+        self.detail = reason
+        self.errno = errno
+        self.strerror = reason
+        self.filename = self.path
+        StorageError.__init__(self, f"Cannot write {self.path}: {reason}. {self._file_advice}")
+
+    _file_advice = "The previous file is kept; check the drive and run again."
+
+    def __str__(self) -> str:  # OSError's would show (errno, strerror)
+        return str(self.args[0])
+
+    def __reduce__(self):  # pickling (multiprocessing): OSError's would pass other arguments
+        return (type(self), (self.path, self.detail, self.errno))
+
+
+class FileFullError(FileWriteError, StorageFullError):
+    """A file could not be written for want of room (ENOSPC, EDQUOT, EFBIG)."""
+
+    _file_advice = "The previous file is kept; free some space and run again."
+
+
 class StoreConflictError(StorageError):
     """The saved index changed under a process that did not hold the writer lock (e.g. an older
     imgsearch writing to the same data dir); nothing was switched."""

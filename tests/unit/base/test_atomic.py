@@ -143,3 +143,49 @@ def test_a_full_disk_leaves_the_previous_files_and_no_temp(tmp_path):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old
     assert done.stdout.split() == ["embedder.json", "EFBIG", "w.npz", "EFBIG", "c.pt", "EFBIG"]
 
+
+
+@pytest.mark.parametrize(("code", "full"), [(28, True), (27, True), (5, False)])
+def test_a_failing_write_is_a_storage_error_that_is_still_an_oserror(tmp_path, code, full):
+    """ENOSPC/EFBIG (and EDQUOT) are FileFullError, other errnos FileWriteError: StorageErrors
+    (exit status 4) with the errno, and OSErrors for callers that catch those; also when the
+    writer wrapped the OSError (torch.save raises a RuntimeError from it)."""
+    from imgsearch_gui.base.errors import FileFullError, FileWriteError, StorageFullError
+
+    target = tmp_path / "x.bin"
+    target.write_bytes(b"old")
+
+    def plain(fh):
+        raise OSError(code, os.strerror(code))
+
+    def wrapped(fh):
+        try:
+            plain(fh)
+        except OSError as exc:
+            raise RuntimeError("[enforce fail at inline_container.cc] unexpected pos") from exc
+
+    for write in (plain, wrapped):
+        with pytest.raises(FileWriteError) as info:
+            atomic_write(target, write)
+        exc = info.value
+        assert isinstance(exc, OSError) and exc.errno == code
+        assert isinstance(exc, StorageFullError) == full == isinstance(exc, FileFullError)
+        assert str(target) in str(exc) and os.strerror(code) in str(exc)
+        assert target.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_errors_that_are_not_about_the_disk_pass_through(tmp_path):
+    def write(fh):
+        raise ValueError("not serialisable")
+
+    with pytest.raises(ValueError, match="not serialisable"):
+        atomic_write(tmp_path / "x", write)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_cannot_take_the_temporary_file_is_a_write_error(tmp_path):
+    from imgsearch_gui.base.errors import FileWriteError
+
+    with pytest.raises(FileWriteError) as info:
+        atomic_write(tmp_path / "missing" / "x.json", b"{}")
+    assert info.value.errno == 2
