@@ -50,8 +50,8 @@ def index_summary(report: IndexReport) -> str:
         parts.append(f"{len(report.unreadable):,} folders could not be read (their photos are "
                      "kept)")
     verb = "Indexing cancelled" if report.cancelled else "Indexed"
-    return (f"{verb} {report.library}: {', '.join(parts)} in {fmt_duration(report.seconds)}"
-            f" ({report.images_per_s:.1f} images/s).")
+    rate = f" ({report.images_per_s:.1f} images/s)" if report.embedded else ""
+    return f"{verb} {report.library}: {', '.join(parts)} in {fmt_duration(report.seconds)}{rate}."
 
 
 def query_label(files: Sequence[str]) -> str:

@@ -143,3 +143,8 @@ def test_a_thumbnail_of_an_offline_library_is_not_called_unreadable():
     assert fmt.placeholder_text(SearchHit("/usb/a.jpg", 0.5, 1, offline=True), failed=True) == "offline"
     assert fmt.placeholder_text(SearchHit("/p/a.jpg", 0.5, 1), failed=True) == "unreadable"
     assert fmt.placeholder_text(SearchHit("/p/a.jpg", 0.5, 1), failed=False) == "…"
+
+
+def test_a_run_that_embedded_nothing_gives_no_rate():
+    text = fmt.index_summary(report(embedded=0, unchanged=12, images_per_s=0.0))
+    assert "12 unchanged" in text and "images/s" not in text
