@@ -8,15 +8,14 @@ name is in ``"path_b64"``, the base64 of the path's bytes (present only for such
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
 from imgsearch_gui.base.errors import UserError
+from imgsearch_gui.base.pathtext import display_path, path_json
 from imgsearch_gui.cli.common import open_library
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,6 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from imgsearch_gui.base.errors import ImageError
     from imgsearch_gui.base.images import load_image
-    from imgsearch_gui.ui.format import display_path
 
     for q in args.queries:  # fail fast, before the model loads
         if not q.is_file():
@@ -66,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.write(json.dumps(line) + "\n")
             else:
                 if len(args.queries) > 1:
-                    print(f"# {q}")
+                    print(f"# {display_path(str(q))}")
                 for h in hits:
                     offline = "  (offline)" if h.offline else ""
                     print(f"{h.rank:3d}  {h.score:.4f}  {display_path(h.path)}{offline}")
@@ -76,10 +74,4 @@ def run(args: argparse.Namespace) -> int:
 
 def hit_json(path: str, score: float) -> dict[str, object]:
     """One hit of ``--json``: ``path`` as valid text, ``path_b64`` where that is not exact."""
-    from imgsearch_gui.ui.format import display_path
-
-    full = str(Path(path).resolve())
-    out: dict[str, object] = {"path": display_path(full), "score": round(float(score), 6)}
-    if out["path"] != full:
-        out["path_b64"] = base64.b64encode(os.fsencode(full)).decode("ascii")
-    return out
+    return {**path_json(str(Path(path).resolve())), "score": round(float(score), 6)}
