@@ -8,6 +8,7 @@ from pathlib import Path
 
 from imgsearch_gui.base import paths, registry
 from imgsearch_gui.base.errors import UserError
+from imgsearch_gui.base.pathtext import display_path
 
 
 def common_parser() -> argparse.ArgumentParser:
@@ -81,7 +82,8 @@ def open_library(args: argparse.Namespace):
         if not getattr(args, "rebuild", False):
             raise
         aside = move_aside_damaged(data_dir)
-        print(f"The damaged index was moved to {aside}; rebuilding.", file=sys.stderr)
+        print(f"The damaged index was moved to {display_path(str(aside))}; rebuilding.",
+              file=sys.stderr)
         library = ImageLibrary.for_config(data_dir, embedder, config.dba, **writer)
     return library, data_dir, config
 
@@ -93,4 +95,4 @@ def writer_options(args: argparse.Namespace) -> dict:
 
 
 def _print_waiting(message: str) -> None:
-    print(f"imgsearch: {message}", file=sys.stderr, flush=True)
+    print(f"imgsearch: {display_path(message)}", file=sys.stderr, flush=True)

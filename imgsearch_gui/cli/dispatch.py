@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from imgsearch_gui import __version__
 from imgsearch_gui.base.errors import StorageError, StorageWriteError, UserError, WriterBusyError
 from imgsearch_gui.base.logs import FILE_ONLY, setup_logging
+from imgsearch_gui.base.pathtext import display_path
 from imgsearch_gui.cli import desktop, index, search
 from imgsearch_gui.cli import eval as eval_cmd
 from imgsearch_gui.cli import finetune as finetune_cmd
@@ -54,15 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except WriterBusyError as exc:
         log.info("writer busy: %s", exc)
-        print(f"imgsearch: {exc}", file=sys.stderr)
+        print(f"imgsearch: {display_path(str(exc))}", file=sys.stderr)
         return 3
     except StorageWriteError as exc:
         log.info("storage error: %s", exc)
-        print(f"imgsearch: error: {exc}", file=sys.stderr)
+        print(f"imgsearch: error: {display_path(str(exc))}", file=sys.stderr)
         return 4
     except (UserError, StorageError) as exc:
         log.info("user error: %s", exc)  # the file keeps it; the console gets the line below
-        print(f"imgsearch: error: {exc}", file=sys.stderr)
+        print(f"imgsearch: error: {display_path(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("imgsearch: interrupted", file=sys.stderr)
@@ -70,8 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: full details in the log file, a short line on the console
         log.exception("unexpected error in `imgsearch %s`", args.command, extra=FILE_ONLY)
         where = f" The details are in {log_path}." if log_path else ""
-        print(f"imgsearch: unexpected error: {type(exc).__name__}: {exc}.{where} Please include "
-              "them in a bug report (run with --verbose to see them here).", file=sys.stderr)
+        print(display_path(f"imgsearch: unexpected error: {type(exc).__name__}: {exc}.{where} "
+                           "Please include them in a bug report (run with --verbose to see them "
+                           "here)."), file=sys.stderr)
         return 1
 
 

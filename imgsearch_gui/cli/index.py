@@ -16,6 +16,7 @@ from imgsearch_gui import __version__
 from imgsearch_gui.base import paths
 from imgsearch_gui.base.errors import UserError
 from imgsearch_gui.base.logs import current_log_file
+from imgsearch_gui.base.pathtext import display_path, path_b64, path_json
 from imgsearch_gui.base.types import CancelToken, IndexReport, Progress
 from imgsearch_gui.cli.common import open_library, writer_options
 
@@ -35,6 +36,9 @@ Files skipped by earlier runs are tried again when they change, with --retry-ski
   unreadable  folders that could not be read (their photos were kept)
   cancelled   true when interrupted (Ctrl-C): what was done is kept
   seconds     wall time of the run
+  A name that is not valid UTF-8 shows its bytes as \\xNN escapes; the exact name is the base64
+  of its bytes: "path_b64" next to a skipped "path", and "offline_b64" / "unreadable_b64" lists
+  (null where the name is exact) next to those lists, present only for such names.
 
 exit status:
   0  done
@@ -176,29 +180,42 @@ def summary(reports: Sequence[IndexReport], seconds: float) -> dict[str, object]
              for key in ("indexed", "embedded", "unchanged", "moved", "removed", "duplicates")}
     return {
         **total,
-        "skipped": [{"path": s.path, "reason": s.reason} for r in reports for s in r.skipped],
-        "offline": [r.library for r in reports if r.offline],
-        "unreadable": [p for r in reports for p in r.unreadable],
+        "skipped": [{**path_json(s.path), "reason": display_path(s.reason)}
+                    for r in reports for s in r.skipped],
+        **_path_list("offline", [r.library for r in reports if r.offline]),
+        **_path_list("unreadable", [p for r in reports for p in r.unreadable]),
         "cancelled": any(r.cancelled for r in reports),
         "seconds": round(seconds, 3),
     }
 
 
+def _path_list(key: str, items: Sequence[str]) -> dict[str, list]:
+    """``{key: readable paths}``, plus ``{key}_b64`` (the exact bytes, None where the text is
+    exact) when one of them is not valid UTF-8."""
+    out: dict[str, list] = {key: [display_path(p) for p in items]}
+    exact = [path_b64(p) for p in items]
+    if any(b is not None for b in exact):
+        out[f"{key}_b64"] = exact
+    return out
+
+
 def print_report(r: IndexReport) -> None:
+    """The text form of one folder's report; every path readable (``\\xNN`` escapes)."""
     out = sys.stdout
+    library = display_path(r.library)
     if r.offline:
-        print(f"{r.library}: offline (not found, or empty: an unplugged drive?); its {r.indexed} "
+        print(f"{library}: offline (not found, or empty: an unplugged drive?); its {r.indexed} "
               "photos stay in the index, nothing removed (--prune removes them)", file=out)
         return
-    print(f"{r.library}: {r.indexed} searchable; {r.embedded} embedded, {r.unchanged} unchanged, "
+    print(f"{library}: {r.indexed} searchable; {r.embedded} embedded, {r.unchanged} unchanged, "
           f"{r.moved} moved, {r.duplicates} duplicates, {r.removed} removed, {len(r.skipped)} "
           f"skipped in {r.seconds:.1f} s ({r.images_per_s:.1f} images/s)", file=out)
     for s in r.skipped[:50]:
-        print(f"  skipped {s.path}: {s.reason}", file=out)
+        print(f"  skipped {display_path(s.path)}: {display_path(s.reason)}", file=out)
     if len(r.skipped) > 50:
         print(f"  ... and {len(r.skipped) - 50} more skipped files", file=out)
     for path in r.unreadable:
-        print(f"  could not read {path}: its photos are kept as they were", file=out)
+        print(f"  could not read {display_path(path)}: its photos are kept as they were", file=out)
     if r.cancelled:
         print("  cancelled: what was finished is kept; run again to continue", file=out)
 
@@ -250,14 +267,15 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"dim:       {emb.meta.dim}")
         print(f"whitening: {emb.meta.whitening_id or 'none'}")
         print(f"device:    {emb.device}")
-        print(f"data dir:  {data_dir}")
-        print(f"cache:     {paths.cache_dir()}")
-        print(f"log file:  {current_log_file() or '(none)'}")
+        print(f"data dir:  {display_path(str(data_dir))}")
+        print(f"cache:     {display_path(str(paths.cache_dir()))}")
+        print(f"log file:  {display_path(str(current_log_file() or '(none)'))}")
         print(f"index:     {stats.vectors} vectors, {stats.files} files")
         if stats.meta is not None and stats.meta != emb.meta:
             print(f"WARNING:   the index was built with {stats.meta.describe()}; "
                   "run `imgsearch index --rebuild DIR` to use the current model")
         for lib in stats.libraries:
             offline = ", OFFLINE: not found or empty, its photos are kept" if lib.offline else ""
-            print(f"library:   {lib.root} ({lib.indexed} indexed, {lib.skipped} skipped{offline})")
+            print(f"library:   {display_path(lib.root)} ({lib.indexed} indexed, {lib.skipped} "
+                  f"skipped{offline})")
     return 0
