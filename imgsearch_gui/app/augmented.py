@@ -65,10 +65,12 @@ def sync_augmented(store: VectorStore, aug_store: VectorStore, aug: Augmentation
                    cancel: CancelToken | None = None) -> bool:
     """Give ``aug_store`` exactly the labels of ``store``; True if anything changed.
 
-    New vectors get their augmented version from their current neighbours; when more than
-    FULL_REFRESH_SHARE of the index is new, or the store is another one (lineage), model or
-    DBA setting, every vector is redone beside and swapped in. ``cancel`` stops a redo between
-    blocks (the old contents stay).
+    New vectors get their augmented version from their current neighbours (never cut short by
+    ``cancel``: the cost is that of the batch just saved, so a cancelled job's photos are found
+    too); when more than FULL_REFRESH_SHARE of the index is new, or the store is another one
+    (lineage), model or DBA setting, every vector is redone beside and swapped in. ``cancel``
+    stops such a redo between blocks: the old contents stay and :func:`is_current` is False (the
+    caller then searches the store itself until a later sync completes).
     """
     meta = augmented_meta(store.meta, aug)
     raw_labels = store.labels()
@@ -85,8 +87,6 @@ def sync_augmented(store: VectorStore, aug_store: VectorStore, aug: Augmentation
     if len(missing) > FULL_REFRESH_SHARE * len(raw_labels):
         return _redo(store, aug_store, aug, meta, cancel) or changed
     for start in range(0, len(missing), _BLOCK):
-        if cancel is not None and cancel.cancelled:
-            return True
         labels = missing[start : start + _BLOCK]
         aug_store.add(labels, augment_labels(store, labels, aug))
     log.debug("augmented %d vectors (DBA n=%d, alpha=%g)", len(missing), aug.n, aug.alpha)
@@ -111,3 +111,11 @@ def _redo(store: VectorStore, aug_store: VectorStore, aug: Augmentation, meta: M
     aug_store.adopt(fresh)
     log.debug("augmented all %d vectors (DBA n=%d, alpha=%g)", len(labels), aug.n, aug.alpha)
     return True
+
+
+def is_current(store: VectorStore, aug_store: VectorStore, aug: Augmentation) -> bool:
+    """Whether ``aug_store`` is the complete DBA copy of ``store`` (same lineage, model, setting
+    and labels): only then may queries go to it instead of the store."""
+    if aug_store.meta != augmented_meta(store.meta, aug) or aug_store.source != store.lineage:
+        return len(store) == 0 and len(aug_store) == 0
+    return len(aug_store) == len(store) and np.array_equal(aug_store.labels(), store.labels())

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imgsearch_gui.app import indexing, scan, search
-from imgsearch_gui.app.augmented import open_augmented, sync_augmented
+from imgsearch_gui.app.augmented import is_current, open_augmented, sync_augmented
 from imgsearch_gui.app.catalog import Catalog
 from imgsearch_gui.app.search import Query
 from imgsearch_gui.app.writer_lock import WriterLock
@@ -123,6 +123,16 @@ def _move_aside(data_dir: Path) -> Path:
             os.replace(src, target / name)
     log.warning("moved the damaged index of %s to %s", data_dir, target)
     return target
+
+
+@dataclass(frozen=True)
+class _View:
+    """What a search reads, replaced in one assignment (never half of a reload): the store, the
+    store queries go to (the augmented one when DBA is on and it is complete) and the pipeline."""
+
+    store: VectorStore
+    searched: VectorStore
+    pipeline: search.SearchPipeline
 
 
 @dataclass(frozen=True)
@@ -200,9 +210,12 @@ class ImageLibrary:
         self._repair_if_free()
 
     def _open_stores(self) -> None:
-        """Load the saved index (only reads: repairs are done under the writer lock)."""
+        """Load the saved index (only reads: repairs are done under the writer lock).
+
+        Everything is built first (a DBA sync or redo may take long); searches meanwhile use
+        what was loaded before, then the new state replaces it at once."""
         index_dir = self.data_dir / INDEX_DIR
-        self._stamp = pointer_stamp(index_dir)
+        stamp = pointer_stamp(index_dir)
         corrupt = None
         try:
             store = VectorStore.open(index_dir, self._params)
@@ -215,19 +228,41 @@ class ImageLibrary:
                     index_dir, "the index files are missing but the catalog lists indexed photos"
                 )
                 log.error("%s", corrupt)
-        self._store, self._corrupt = store, corrupt
-        self._search = search.SearchPipeline(self._catalog)
-        self._augmented = None
+        augmented, dirty = None, False
         if self.augmentation is not None and corrupt is None:
-            self._open_augmented()
+            augmented, dirty = self._load_augmented(store)
+        with self._state:
+            self._store, self._corrupt, self._stamp = store, corrupt, stamp
+            self._search = search.SearchPipeline(self._catalog)
+            self._augmented, self._aug_dirty = augmented, dirty
+            self._publish()
 
     def _open_augmented(self) -> None:
-        """The searched copy of the index with DBA applied; derived, so rebuilt (from the stored
-        vectors) when it is damaged or was computed from another store."""
+        """The searched copy of the index with DBA applied (see _load_augmented), loaded again."""
+        augmented, dirty = self._load_augmented(self._store)
+        with self._state:
+            self._augmented, self._aug_dirty = augmented, dirty
+            self._publish()
+
+    def _load_augmented(self, store: VectorStore) -> tuple[VectorStore, bool]:
+        """The saved DBA store brought up to date with ``store`` (True: not saved so); derived,
+        so rebuilt (from the stored vectors) when it is damaged or was computed from another
+        store."""
         aug = open_augmented(self.data_dir / AUGMENTED_DIR, self._params)
-        self._aug_dirty = self.augmentation is not None and sync_augmented(
-            self._store, aug, self.augmentation)
-        self._augmented = aug
+        assert self.augmentation is not None
+        return aug, sync_augmented(store, aug, self.augmentation)
+
+    def _publish(self) -> None:
+        """Make the current stores what searches read. Queries go to the augmented store only
+        when it is complete (a cancelled DBA redo leaves it behind: the store is searched then,
+        so every saved photo is found)."""
+        aug = self._augmented
+        complete = (aug is not None and self.augmentation is not None
+                    and is_current(self._store, aug, self.augmentation))
+        if aug is not None and not complete:
+            log.info("the DBA index lags the index: searching the index itself until it is done")
+        self._view = _View(self._store, aug if complete and aug is not None else self._store,
+                           self._search)
 
     def _repair_if_free(self) -> None:
         """At open, only if no process is writing (never waits): under the writer lock, repair
@@ -235,15 +270,20 @@ class ImageLibrary:
         store that had to be computed again, so later opens need not."""
         if not self._writer.try_acquire("index repair"):
             return
+        failed = False
         try:
             self._begin_write()
             if self._corrupt is None and self._augmented is not None and self._aug_dirty:
                 self._augmented.save()
                 self._aug_dirty = False
         except (StorageError, OSError) as exc:
+            failed = True
             log.warning("could not repair the index: %s", exc)
+        except BaseException:
+            failed = True
+            raise
         finally:
-            self._end_write()
+            self._end_write(failed)
 
     # ------------------------------------------------------------------ writing
     def _wait_for_writer(self, what: str, cancel: CancelToken | None = None
@@ -265,11 +305,15 @@ class ImageLibrary:
         """Hold the writer lock for a write that is not a generator (see _begin_write)."""
         for _ in self._wait_for_writer(what):
             pass
+        failed = False
         try:
             self._begin_write()
             yield
+        except BaseException:
+            failed = True
+            raise
         finally:
-            self._end_write()
+            self._end_write(failed)
 
     def _begin_write(self) -> None:
         """Under the writer lock: load what other processes saved since this library read the
@@ -289,9 +333,15 @@ class ImageLibrary:
                 if self._augmented is not None:
                     self._augmented.cleanup()
 
-    def _end_write(self) -> None:
+    def _end_write(self, failed: bool = False) -> None:
+        """Release the writer lock. A write that ended with an exception (any: a catalog write
+        error outside a commit too), or left catalog changes uncommitted, is rolled back first
+        and the saved state loaded again: memory may be ahead of what is saved, and an open
+        SQLite write transaction would block every other writer."""
         try:
-            if self._write_failed:  # memory is ahead of what is saved: forget it
+            if failed or self._write_failed or self._catalog.in_transaction:
+                if not (failed or self._write_failed):
+                    log.warning("a write left catalog changes uncommitted: rolling them back")
                 with self._state:
                     self._catalog.rollback()
                     self._open_stores()
@@ -354,6 +404,9 @@ class ImageLibrary:
         except StorageError:
             self._write_failed = True
             raise
+        finally:
+            with self._state:
+                self._publish()
 
     def _sync_augmented(self) -> bool:
         """Bring the augmented store up to date with the store; True if anything changed."""
@@ -384,8 +437,8 @@ class ImageLibrary:
 
     @property
     def _searched(self) -> VectorStore:
-        """Where queries go: the augmented store when DBA is on."""
-        return self._augmented if self._augmented is not None else self._store
+        """Where queries go: the augmented store when DBA is on (and it is complete)."""
+        return self._view.searched
 
     @property
     def needs_rebuild(self) -> str | None:
@@ -429,6 +482,7 @@ class ImageLibrary:
             if not (yield from self._wait_for_writer("indexing job", cancel)):
                 yield self._cancelled_report(root_s, cancel)
                 return
+            failed = False
             try:
                 self._begin_write()
                 if not rebuild:
@@ -436,8 +490,11 @@ class ImageLibrary:
                 self._cancel = cancel
                 yield from self._index(root_s, rebuild, cancel, prune=prune,
                                        retry_skipped=retry_skipped)
+            except BaseException:  # also GeneratorExit: a job its consumer dropped
+                failed = True
+                raise
             finally:
-                self._end_write()
+                self._end_write(failed)
         finally:
             self._job_lock.release()
 
@@ -494,8 +551,9 @@ class ImageLibrary:
         self._refresh_for_read()
         self._check_usable()
         q = search.as_queries(vectors, self.embedder.meta.dim)
-        return self._search.run(self._searched, q, k, library,
-                                expansion if len(self._store) else None)
+        view = self._view  # one read: a reload meanwhile replaces it whole
+        return view.pipeline.run(view.searched, q, k, library,
+                                 expansion if len(view.store) else None)
 
     # ------------------------------------------------------------------ libraries
     def libraries(self) -> list[LibraryInfo]:
