@@ -26,11 +26,19 @@ from imgsearch_gui.base.errors import (
     CatalogTooNewError,
     StorageFullError,
     StorageWriteError,
+    WriterBusyError,
 )
 
 log = logging.getLogger(__name__)
 
-_SQLITE_IOERR, _SQLITE_FULL = 10, 13  # primary result codes (sqlite3.h)
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 10, 13  # primary result codes
+#: seconds a connection waits for another one's write transaction before "database is locked"
+BUSY_TIMEOUT_S = 30.0
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """Another connection holds the database ("database is locked"): busy, not damaged."""
+    return ((getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF) in (_SQLITE_BUSY, _SQLITE_LOCKED)
 
 _OFFLINE_KEY = "offline-library:"
 
@@ -131,7 +139,8 @@ class Catalog:
         self.changes = 0
         try:
             self._conn = sqlite3.connect(
-                str(self.path), isolation_level=None, check_same_thread=False, timeout=30
+                str(self.path), isolation_level=None, check_same_thread=False,
+                timeout=BUSY_TIMEOUT_S,
             )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
@@ -140,10 +149,17 @@ class Catalog:
         except sqlite3.DatabaseError as exc:
             with contextlib.suppress(Exception):
                 self._conn.close()
+            if _is_busy(exc):
+                raise self._busy(exc) from exc
             raise CatalogError(f"the catalog {self.path} is damaged ({exc})") from exc
-        except CatalogError:
+        except (CatalogError, WriterBusyError):
             self._conn.close()
             raise
+
+    def _busy(self, exc: sqlite3.Error) -> WriterBusyError:
+        log.warning("the catalog %s stayed locked by another connection for %g s: %s", self.path,
+                    BUSY_TIMEOUT_S, exc)
+        return WriterBusyError(self.path.parent, None, None)
 
     # ------------------------------------------------------------------ schema
     def _migrate(self) -> None:
@@ -171,6 +187,8 @@ class Catalog:
                 except sqlite3.DatabaseError as exc:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
+                    if _is_busy(exc):
+                        raise self._busy(exc) from exc
                     raise CatalogError(
                         f"migrating the catalog {self.path} to schema version {target} "
                         f"failed: {exc}"
@@ -198,6 +216,8 @@ class Catalog:
                 if primary == _SQLITE_IOERR:
                     raise StorageWriteError(self.path.parent, f"writing the catalog failed: {exc}"
                                             ) from exc
+                if _is_busy(exc):
+                    raise self._busy(exc) from exc
                 raise
 
     def _write(self, sql: str, args: Sequence | Iterable = ()) -> sqlite3.Cursor:

@@ -184,3 +184,69 @@ def test_searches_during_a_reload_never_rank_with_raw_vectors(tmp_path, write_im
         _report(gui.index_library(tmp_path / "c"))
         assert seen and seen[0] < 0.9999
         assert len(gui._searched) == len(gui.store) == 17
+
+
+# ---------------------------------------------------------------- finding 11: a locked catalog
+@pytest.fixture
+def short_busy_timeout(monkeypatch):
+    monkeypatch.setattr(catalog_mod, "BUSY_TIMEOUT_S", 0.2)
+
+
+def _hold_write_lock(path: Path, exclusive: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE" if exclusive else "BEGIN IMMEDIATE")
+    conn.execute("CREATE TABLE IF NOT EXISTS other_process (x)")
+    return conn
+
+
+def test_a_locked_new_catalog_is_busy_not_damaged(tmp_path, embedder, short_busy_timeout):
+    """Another connection holds the database: WriterBusyError (exit 3), never a damaged
+    catalog (which `--rebuild` would move aside)."""
+    from imgsearch_gui.base.errors import CatalogError, WriterBusyError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    holder = _hold_write_lock(data / CATALOG_FILE, exclusive=True)
+    try:
+        with pytest.raises(WriterBusyError) as info:
+            catalog_mod.Catalog(data / CATALOG_FILE)
+        assert not isinstance(info.value, CatalogError)
+        with pytest.raises(WriterBusyError):
+            ImageLibrary(data, embedder)
+    finally:
+        holder.close()
+    catalog_mod.Catalog(data / CATALOG_FILE).close()  # fine once it is free
+    assert sorted(p.name for p in data.iterdir() if p.name.startswith("damaged")) == []
+
+
+def test_a_migration_that_finds_the_catalog_locked_is_busy(tmp_path, short_busy_timeout):
+    from imgsearch_gui.base.errors import WriterBusyError
+
+    path = tmp_path / CATALOG_FILE
+    catalog_mod.Catalog(path).close()
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")  # an older catalog
+    conn.close()
+    holder = _hold_write_lock(path)
+    try:
+        with pytest.raises(WriterBusyError):
+            catalog_mod.Catalog(path)
+    finally:
+        holder.close()
+    cat = catalog_mod.Catalog(path)
+    assert cat.schema_version() == catalog_mod.SCHEMA_VERSION
+    cat.close()
+
+
+def test_a_write_that_finds_the_catalog_locked_is_busy(tmp_path, short_busy_timeout):
+    from imgsearch_gui.base.errors import WriterBusyError
+
+    path = tmp_path / CATALOG_FILE
+    cat = catalog_mod.Catalog(path)
+    holder = _hold_write_lock(path)
+    try:
+        with pytest.raises(WriterBusyError):
+            cat.add_library("/photos")
+    finally:
+        holder.close()
+        cat.close()
