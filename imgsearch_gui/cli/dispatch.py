@@ -12,6 +12,7 @@ Each command group lives in its own module (``add_parsers`` + ``run...``); this 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -46,11 +47,20 @@ COMMANDS = {"index": index.run_index, "search": search.run, "eval": eval_cmd.run
             "finetune": finetune_cmd.run, "desktop-entry": desktop.run_desktop_entry}
 
 
+def _never_fail_on_odd_names() -> None:
+    """A file name that is not UTF-8 and was printed without ``display_path`` shows escaped
+    instead of failing the command (a strict UTF-8 console cannot write lone surrogates)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):  # not a TextIOWrapper
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "gui":
         return desktop.run_gui(args)  # the GUI sets up its own logging (its own log file)
     log_path = setup_logging("imgsearch", verbose=args.verbose)
+    _never_fail_on_odd_names()
     try:
         return COMMANDS[args.command](args)
     except WriterBusyError as exc:

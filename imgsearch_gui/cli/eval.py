@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from imgsearch_gui.base import paths
+from imgsearch_gui.base.pathtext import display_path
 from imgsearch_gui.cli.common import config_from_args, load_model
 
 
@@ -76,5 +77,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"N-S:      {result.ns_score:.3f} / 4")
     if args.per_query:
         for name, ap in result.per_query:
-            print(f"  {100 * ap:6.2f}  {name}")
+            print(f"  {100 * ap:6.2f}  {display_path(name)}")
     return 0

@@ -15,6 +15,8 @@ import math
 import sys
 from pathlib import Path
 
+from imgsearch_gui.base.pathtext import display_path
+
 log = logging.getLogger(__name__)
 
 
@@ -141,12 +143,12 @@ def _print_data(event, out) -> None:
     s = event.summary
     split = "given (train/validation folders)" if s.split == "given" else (
         f"random per class, {100 * (s.val_fraction or 0):.0f}% val, seed {s.seed}")
-    print(f"data:   {s.root}: {len(s.classes)} classes, {s.n_train} train / {s.n_val} val "
+    print(f"data:   {display_path(str(s.root))}: {len(s.classes)} classes, {s.n_train} train / {s.n_val} val "
           f"images; split {split}", file=out)
     for c in s.classes:
-        print(f"  {c.name:<24} {c.train:5d} train {c.val:5d} val", file=out)
+        print(f"  {display_path(c.name):<24} {c.train:5d} train {c.val:5d} val", file=out)
     for b in s.bad_files[:50]:
-        print(f"  skipped {b.path}: {b.reason}", file=out)
+        print(f"  skipped {display_path(str(b.path))}: {display_path(b.reason)}", file=out)
     if len(s.bad_files) > 50:
         print(f"  ... and {len(s.bad_files) - 50} more unreadable files", file=out)
     print(f"device: {event.device}, batch {event.batch_size}", file=out, flush=True)
@@ -170,6 +172,7 @@ def _print_result(r) -> None:
           + (" (stopped early)" if r.stopped_early else ""))
     if params:
         print(f"pooling:    {params}")
-    print(f"checkpoint: {r.checkpoint}")
+    checkpoint = display_path(str(r.checkpoint)) if r.checkpoint else r.checkpoint
+    print(f"checkpoint: {checkpoint}")
     if r.checkpoint:
-        print(f"use it:     imgsearch index DIR --weights {r.checkpoint} --rebuild")
+        print(f"use it:     imgsearch index DIR --weights {checkpoint} --rebuild")

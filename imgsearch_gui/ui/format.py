@@ -33,7 +33,8 @@ def fmt_duration(seconds: float | None) -> str:
 def index_summary(report: IndexReport) -> str:
     """One line for the status bar once a library is indexed (or the job was cancelled)."""
     if report.offline:
-        return (f"{report.library} is offline (not found, or empty: an unplugged drive?). Its "
+        return (f"{display_path(report.library)} is offline (not found, or empty: an unplugged "
+                "drive?). Its "
                 f"{report.indexed:,} photos stay in the index; nothing was removed.")
     parts = [f"{report.embedded:,} new"]
     if report.unchanged:
@@ -51,7 +52,8 @@ def index_summary(report: IndexReport) -> str:
                      "kept)")
     verb = "Indexing cancelled" if report.cancelled else "Indexed"
     rate = f" ({report.images_per_s:.1f} images/s)" if report.embedded else ""
-    return f"{verb} {report.library}: {', '.join(parts)} in {fmt_duration(report.seconds)}{rate}."
+    took = f"in {fmt_duration(report.seconds)}{rate}"
+    return f"{verb} {display_path(report.library)}: {', '.join(parts)} {took}."
 
 
 def query_label(files: Sequence[str]) -> str:

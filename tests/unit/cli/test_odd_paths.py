@@ -131,3 +131,16 @@ def test_the_wait_message_is_readable(capsys):
     _print_waiting(os.fsdecode(b"waiting for the writer of /d/caf\xe9 ..."))
     err = capsys.readouterr().err
     assert err == "imgsearch: waiting for the writer of /d/caf\\xe9 ...\n"
+
+
+def test_a_name_printed_without_display_path_never_fails_the_command(tmp_path):
+    """The safety net under display_path: a strict UTF-8 console gets an escape, not a crash."""
+    code = ("import sys\n"
+            "from imgsearch_gui.cli import dispatch\n"
+            "dispatch.COMMANDS['info'] = lambda args: print('caf\\udce9.jpg') or 0\n"
+            "sys.exit(dispatch.main(['info']))\n")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "IMGSEARCH_LOG_DIR": str(tmp_path / "logs"),
+           "IMGSEARCH_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode("utf-8") == "caf\\udce9.jpg\n"

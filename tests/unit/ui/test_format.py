@@ -148,3 +148,9 @@ def test_a_thumbnail_of_an_offline_library_is_not_called_unreadable():
 def test_a_run_that_embedded_nothing_gives_no_rate():
     text = fmt.index_summary(report(embedded=0, unchanged=12, images_per_s=0.0))
     assert "12 unchanged" in text and "images/s" not in text
+
+
+def test_the_summary_shows_a_library_name_that_is_not_utf8_readably():
+    text = fmt.index_summary(report(library="/photos/caf\udce9"))
+    assert "/photos/caf\\xe9" in text
+    text.encode("utf-8")  # Qt gets valid text
