@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +52,10 @@ import numpy as np
 from imgsearch_gui.app import indexing, scan, search
 from imgsearch_gui.app.augmented import is_current, open_augmented, sync_augmented
 from imgsearch_gui.app.catalog import Catalog
+from imgsearch_gui.app.config import save_config
 from imgsearch_gui.app.search import Query
 from imgsearch_gui.app.writer_lock import WriterLock
+from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.base.errors import (
     CatalogCorruptError,
     CatalogError,
@@ -62,6 +64,7 @@ from imgsearch_gui.base.errors import (
     ModelMismatchError,
     NotALibraryError,
     StorageError,
+    UserError,
     WhiteningError,
     WriterBusyError,
 )
@@ -180,6 +183,7 @@ class ImageLibrary:
         augmentation: Augmentation | None = None,
         wait: bool = True,
         on_wait: Callable[[str], None] | None = None,
+        settings: EmbedderConfig | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -194,6 +198,12 @@ class ImageLibrary:
         #: wait for another process's write (else WriterBusyError); ``on_wait`` gets the message
         self.wait_for_writer = wait
         self.on_wait = on_wait
+        #: the embedder settings to record in embedder.json (app/config.py): indexing jobs and
+        #: learning a whitening write them under the writer lock, right after the write's first
+        #: save, so that they always name the model of the saved index (None: not recorded)
+        self.settings = settings
+        self._pending_settings: EmbedderConfig | None = None
+        self._adopted_whitening: str | None = None
         self._writer = WriterLock(self.data_dir)
         self._state = threading.RLock()  # replacing the loaded stores
         self._stamp: tuple[int, int, int] | None = None
@@ -347,6 +357,7 @@ class ImageLibrary:
                     self._open_stores()
         finally:
             self._cancel = None
+            self._pending_settings = None
             self._writer.release()
 
     def _reconcile(self) -> None:
@@ -371,7 +382,41 @@ class ImageLibrary:
         stored = self._store.meta
         current = self.embedder.meta
         if stored is not None and len(self._store) and stored.fingerprint != current.fingerprint:
-            raise ModelMismatchError(stored, current)
+            if not self._adopt_whitening(stored):
+                raise ModelMismatchError(stored, current)
+
+    def _adopt_whitening(self, stored: ModelMeta) -> bool:
+        """The index was whitened here but embedder.json still names the plain model (the
+        process died, or the settings could not be written, right after the index switched):
+        when the whitening file is in the data dir and makes the embedder the index's model,
+        use it (the next recorded settings name it). True when adopted."""
+        with_whitening = getattr(self.embedder, "with_whitening", None)
+        if not stored.whitening_id or self.embedder.meta.whitening_id or with_whitening is None:
+            return False
+        path = self.data_dir / f"whitening-{stored.whitening_id}.npz"
+        if not path.is_file():
+            return False
+        try:
+            candidate = with_whitening(path)
+        except (UserError, OSError, ValueError) as exc:
+            log.warning("cannot use %s: %s", path, exc)
+            return False
+        if candidate.meta.fingerprint != stored.fingerprint:
+            return False
+        log.warning("the index is whitened with %s, which the settings do not name: using it",
+                    path.name)
+        self.embedder = candidate
+        self._adopted_whitening = str(path)
+        return True
+
+    def _record_settings(self) -> None:
+        """Write the pending settings (see ``settings``); the writer lock is held."""
+        settings, self._pending_settings = self._pending_settings, None
+        if settings is None:
+            return
+        if self._adopted_whitening and settings.whitening is None:
+            settings = replace(settings, whitening=self._adopted_whitening)
+        save_config(self.data_dir, settings)  # FileWriteError/FileFullError: a StorageError
 
     def _save_and_commit(self) -> None:
         """The one place that makes work durable: store first, then the catalog (the writer
@@ -397,6 +442,7 @@ class ImageLibrary:
             self._write_failed = True
             self._catalog.rollback()
             raise
+        self._record_settings()
         try:
             if self._augmented is not None and (self._sync_augmented() or self._aug_dirty):
                 self._augmented.save()
@@ -488,8 +534,10 @@ class ImageLibrary:
                 if not rebuild:
                     self._check_usable()
                 self._cancel = cancel
+                self._pending_settings = self.settings
                 yield from self._index(root_s, rebuild, cancel, prune=prune,
                                        retry_skipped=retry_skipped)
+                self._record_settings()
             except BaseException:  # also GeneratorExit: a job its consumer dropped
                 failed = True
                 raise
@@ -567,7 +615,8 @@ class ImageLibrary:
 
         No photo is embedded again: the stored (unwhitened) vectors are transformed, the store
         gets the whitened model's meta, and ``self.embedder`` becomes the whitened embedder.
-        Returns the whitening file (the caller records it in the embedder settings).
+        Returns the whitening file; with ``settings``, they are recorded with it (in the same
+        write, right after the store switched to the whitened vectors).
         """
         with self._job_lock, self._writing("whitening"):
             self._check_usable()
@@ -582,6 +631,8 @@ class ImageLibrary:
             whitened = self.embedder.with_whitening(path)
             self._store.reset(whitened.meta)
             self._store.add(labels, whitening.apply(vectors))
+            if self.settings is not None:
+                self._pending_settings = replace(self.settings, whitening=str(path))
             self._save_and_commit()
             self.embedder = whitened
             log.info("learned %s on %d descriptors", whitening.id, len(vectors))

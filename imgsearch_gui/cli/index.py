@@ -101,11 +101,11 @@ def run_index(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     reports = []
     cancel = CancelToken()
+    library.settings = config  # recorded in embedder.json by each job, under the writer lock
     with library, _cancel_on_interrupt(cancel):
         for position, folder in enumerate(args.dirs):
             rebuild = args.rebuild and position == 0  # later folders must keep the new vectors
             report = _index_one(library, folder, args, rebuild, cancel)
-            _save_config(data_dir, config)
             if report is None:
                 continue
             reports.append(report)
@@ -117,12 +117,6 @@ def run_index(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(summary(reports, time.perf_counter() - started)) + "\n")
         sys.stdout.flush()
     return 1 if any(r.cancelled for r in reports) else 0
-
-
-def _save_config(data_dir: Path, config) -> None:
-    from imgsearch_gui.app.config import save_config
-
-    save_config(data_dir, config)
 
 
 def _index_one(library, folder: Path, args: argparse.Namespace, rebuild: bool,
@@ -221,31 +215,37 @@ def print_report(r: IndexReport) -> None:
 
 
 def run_whiten(args: argparse.Namespace) -> int:
-    """Learn whitening from unwhitened descriptors: re-embeds first if the index is whitened."""
+    """Learn whitening from unwhitened descriptors: re-embeds first if the index is whitened.
+
+    The settings (embedder.json) are recorded by the library in the same writes as the index
+    (under the writer lock, right after the index switched), never after them."""
     from dataclasses import replace
 
-    from imgsearch_gui.app.config import save_config
     from imgsearch_gui.app.library import ImageLibrary
 
     library, data_dir, config = open_library(args)
+    library.settings = config
     try:
         if config.whitening is not None:
             plain = library.embedder.with_whitening(None)
             library.close()
-            library = ImageLibrary.for_config(data_dir, plain, config.dba, **writer_options(args))
+            config = replace(config, whitening=None)
+            library = ImageLibrary.for_config(data_dir, plain, config.dba, settings=config,
+                                              **writer_options(args))
             roots = [lib.root for lib in library.libraries()]
             print(f"re-embedding {len(roots)} libraries without whitening ...")
+            if not roots:  # no job to record them: nothing is indexed that they could contradict
+                from imgsearch_gui.app.config import save_config
+
+                save_config(data_dir, config)
             for position, root in enumerate(roots):
                 for event in library.index_library(root, rebuild=position == 0):
                     if isinstance(event, IndexReport):
                         print_report(event)
-            config = replace(config, whitening=None)
-            save_config(data_dir, config)
         if args.off:
             print("whitening is off")
             return 0
         path = library.learn_whitening(args.dim)  # WhiteningError: a UserError
-        save_config(data_dir, replace(config, whitening=str(path)))
         print(f"whitening learned on {library.stats().vectors} descriptors: {path} "
               f"(dim {library.embedder.meta.dim})")
     finally:

@@ -250,3 +250,141 @@ def test_a_write_that_finds_the_catalog_locked_is_busy(tmp_path, short_busy_time
     finally:
         holder.close()
         cat.close()
+
+
+# ---------------------------------------------------------------- findings 4 and 7: settings
+REPO = Path(__file__).resolve().parents[3]
+TINY = ["--backbone", "tiny", "--size", "64"]
+
+# The child runs the CLI; when told, the settings write (embedder.json) of the library fails for
+# real: a file size limit of 16 bytes (EFBIG) while it is written, or a kill -9 right before it.
+_SETTINGS_CHILD = """
+import os, resource, signal, sys
+from imgsearch_gui.app import config as config_mod, library
+fault, argv = sys.argv[1], sys.argv[2:]
+real = config_mod.save_config
+def save_config(data_dir, config):
+    if fault == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16, resource.RLIM_INFINITY))
+    try:
+        return real(data_dir, config)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+if fault != "none":  # wherever the settings are written from
+    config_mod.save_config = library.save_config = save_config
+from imgsearch_gui.cli.dispatch import main
+sys.exit(main(argv))
+"""
+
+
+def _cli(tmp_path: Path, fault: str, *argv: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
+           "IMGSEARCH_LOG_DIR": str(tmp_path / "logs")}
+    return subprocess.run([sys.executable, "-c", _SETTINGS_CHILD, fault, *argv], env=env,
+                          capture_output=True, text=True, cwd=str(REPO), timeout=300)
+
+
+@pytest.mark.skipif(__import__("sys").platform == "win32", reason="RLIMIT_FSIZE, SIGKILL: POSIX")
+@pytest.mark.parametrize("fault", ["efbig", "kill"])
+def test_whiten_whose_settings_cannot_be_written_leaves_a_usable_index(tmp_path, write_image,
+                                                                       fault):
+    """whiten switches the index to the whitened vectors, then embedder.json fails to be written
+    (EFBIG: exit 4 with one line; or the process is killed). search and index still work with
+    the plain settings (the whitening file in the data dir is adopted, no --rebuild), and the
+    next index run records it."""
+    import json
+
+    for i in range(6):
+        write_image(tmp_path / "a" / f"{i}.png", i)
+    data = tmp_path / "data"
+    dd = ["--data-dir", str(data)]
+    first = _cli(tmp_path, "none", "index", str(tmp_path / "a"), *dd, *TINY)
+    assert first.returncode == 0, first.stderr
+    plain = json.loads((data / "embedder.json").read_text())
+    assert plain["whitening"] is None
+    whiten = _cli(tmp_path, fault, "whiten", "--dim", "8", *dd)
+    if fault == "efbig":
+        assert whiten.returncode == 4, whiten.stderr
+        lines = whiten.stderr.strip().splitlines()
+        assert len(lines) == 1 and "embedder.json" in lines[0] and "free some space" in lines[0]
+    else:
+        assert whiten.returncode == -9, whiten.stderr
+    assert json.loads((data / "embedder.json").read_text()) == plain  # the old file, whole
+    search = _cli(tmp_path, "none", "search", str(tmp_path / "a" / "1.png"), "-k", "1", *dd)
+    assert search.returncode == 0, search.stderr
+    assert str(tmp_path / "a" / "1.png") in search.stdout
+    again = _cli(tmp_path, "none", "index", str(tmp_path / "a"), *dd)
+    assert again.returncode == 0, again.stderr
+    recorded = json.loads((data / "embedder.json").read_text())["whitening"]
+    assert recorded and Path(recorded).parent == data and Path(recorded).is_file()
+
+
+def test_settings_are_written_under_the_writer_lock(tmp_path, write_image, tiny_embedder,
+                                                    monkeypatch):
+    """Indexing and whitening record the settings while they hold the writer lock (a second
+    writer could otherwise record its model after the first one's job: embedder.json naming a
+    model the index does not hold)."""
+    from imgsearch_gui.app.config import read_config
+    from imgsearch_gui.app.writer_lock import WriterLock
+
+    for i in range(4):
+        write_image(tmp_path / "a" / f"{i}.png", i)
+    data = tmp_path / "data"
+    real = library_mod.save_config
+    held: list[bool] = []
+
+    def save_config(data_dir, config):
+        probe = WriterLock(data)
+        free = probe.try_acquire("probe")
+        if free:
+            probe.release()
+        held.append(not free)
+        real(data_dir, config)
+
+    monkeypatch.setattr(library_mod, "save_config", save_config)
+    config = tiny_embedder.config
+    with ImageLibrary(data, tiny_embedder, settings=config) as lib:
+        _report(lib.index_library(tmp_path / "a", rebuild=True))
+        assert held and all(held)
+        assert read_config(data).size == config.size and read_config(data).whitening is None
+        held.clear()
+        path = lib.learn_whitening(4)
+        assert held == [True]
+        assert read_config(data).whitening == str(path)
+
+
+def test_two_rebuilds_with_other_models_leave_settings_that_match_the_index(
+        tmp_path, write_image, monkeypatch, capsys):
+    """`index --rebuild` with model X finishes its job; before the CLI would record X (after the
+    lock was released), a second `index --rebuild` with model Y runs whole. The settings must
+    name Y, the index's model: a plain `search` then works (no model mismatch)."""
+    from imgsearch_gui.app.writer_lock import WriterLock
+    from imgsearch_gui.cli import dispatch
+
+    for i in range(4):
+        write_image(tmp_path / "a" / f"{i}.png", i)
+    dd = ["--data-dir", str(tmp_path / "data")]
+    real_release = WriterLock.release
+    releases = [0]
+
+    def release(self):
+        real_release(self)
+        releases[0] += 1
+        if releases[0] == 2:  # the first run's job ended (1: its open's repair)
+            code = dispatch.main(["index", "--rebuild", str(tmp_path / "a"), *dd,
+                                  "--backbone", "tiny", "--size", "48"])
+            assert code == 0
+
+    monkeypatch.setattr(WriterLock, "release", release)
+    assert dispatch.main(["index", "--rebuild", str(tmp_path / "a"), *dd, *TINY]) == 0
+    monkeypatch.setattr(WriterLock, "release", real_release)
+    assert releases[0] > 2
+    capsys.readouterr()
+    assert dispatch.main(["search", str(tmp_path / "a" / "1.png"), "-k", "1", *dd]) == 0
+    assert str(tmp_path / "a" / "1.png") in capsys.readouterr().out
