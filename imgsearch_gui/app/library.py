@@ -31,7 +31,12 @@ One writer per data dir, any number of readers (app/writer_lock.py):
 * a reader (search, stats) sees another process's saved work at its next query: one stat of
   the index pointer tells whether the saved index changed; then it is loaded again.
 * a failed save (disk full, I/O error: StorageWriteError) rolls the catalog back to the last
-  save; the write ends and the library reloads the saved state. Derived data (the HNSW graph,
+  save; the write ends and the library reloads the saved state. So does any write that ends
+  with an exception (a catalog write error outside a commit, a job its consumer dropped): no
+  SQLite write transaction outlives the writer lock.
+* the embedder settings (``settings``, embedder.json) are recorded under the lock, right after
+  a job's first save; a whitened index whose settings were not recorded uses the whitening
+  file of the data dir. Derived data (the HNSW graph,
   the DBA store) that is damaged is rebuilt from the stored vectors, never by embedding again.
 """
 
