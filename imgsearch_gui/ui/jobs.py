@@ -132,27 +132,10 @@ def filter_hits(hits: Sequence[SearchHit], count: int, min_score: float) -> list
 
 
 def index_and_remember(library, root, *, rebuild: bool = False, cancel=None, **options):
-    """``library.index_library`` (``options``: prune, retry_skipped) and then save the embedder
-    settings beside the index (as the CLI does), so the CLI and later sessions use the model the
-    index was built with."""
-    from imgsearch_gui.base.types import IndexReport
-
-    for item in library.index_library(root, rebuild=rebuild, cancel=cancel, **options):
-        yield item
-        if isinstance(item, IndexReport) and not item.cancelled:
-            _save_config(library)
-
-
-def _save_config(library) -> None:
+    """``library.index_library`` (``options``: prune, retry_skipped), recording the embedder
+    settings beside the index as the CLI does (the library writes them under the writer lock, with
+    the job's first save), so the CLI and later sessions use the model the index was built with."""
     config = getattr(getattr(library, "embedder", None), "config", None)
-    data_dir = getattr(library, "data_dir", None)
-    if config is None or data_dir is None or not hasattr(config, "backbone"):
-        return
-    try:
-        from imgsearch_gui.app.config import save_config
-
-        save_config(data_dir, config)
-    except (ImportError, OSError, TypeError):  # the index is fine without it
-        import logging
-
-        logging.getLogger(__name__).warning("could not save the embedder settings", exc_info=True)
+    if config is not None and hasattr(library, "settings"):
+        library.settings = config
+    yield from library.index_library(root, rebuild=rebuild, cancel=cancel, **options)

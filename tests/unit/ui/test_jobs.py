@@ -90,3 +90,25 @@ def test_search_service_answers_the_newest_request_and_survives_failures():
     assert answered[-1] == ("QueryOutcome", 5)
     failed = [i for i in items if isinstance(i, QueryFailed)]
     assert all("too small" in str(f.error) for f in failed)
+
+
+def test_indexing_from_the_window_records_the_model_beside_the_index(tmp_path):
+    """The settings go to the library, which writes them under the writer lock with the job's
+    first save (not after the job, when another process may already be writing)."""
+    from PIL import Image
+
+    from imgsearch_gui.app.config import load_config
+    from imgsearch_gui.app.library import ImageLibrary
+    from imgsearch_gui.base.config import EmbedderConfig
+    from imgsearch_gui.ml.embedder import load_embedder
+    from imgsearch_gui.ui.jobs import index_and_remember
+
+    (tmp_path / "p").mkdir()
+    for i in range(3):
+        Image.new("RGB", (40, 30), (60 * i, 20, 200)).save(tmp_path / "p" / f"{i}.png")
+    config = EmbedderConfig(backbone="tiny", size=64, pooling="gem")
+    with ImageLibrary(tmp_path / "data", load_embedder(config)) as lib:
+        list(index_and_remember(lib, tmp_path / "p"))
+        assert lib.settings == config
+    saved = load_config(tmp_path / "data")
+    assert (saved.backbone, saved.pooling, saved.size) == ("tiny", "gem", 64)
