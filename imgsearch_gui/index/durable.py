@@ -10,7 +10,6 @@ after the last one) and the element count and capacity of the index that wrote i
 
 from __future__ import annotations
 
-import errno
 import os
 import struct
 import zlib
@@ -18,27 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from imgsearch_gui.base.atomic import FULL_ERRNOS
 from imgsearch_gui.base.errors import StorageFullError, StorageWriteError
 
-#: errnos that mean "no room": disk full, quota exceeded, file size limit (RLIMIT_FSIZE)
-FULL_ERRNOS = frozenset(e for e in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", None)) if e)
 #: hnswlib 0.8's header: offsetLevel0, max_elements, cur_element_count, size_data_per_element,
 #: label_offset, offsetData (size_t), maxlevel (int), enterpoint (uint32), maxM, maxM0, M
 #: (size_t), mult (double), ef_construction (size_t)
 _HNSW_HEADER = struct.Struct("<QQQQQQiIQQQdQ")
 
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def crc_file(path: Path) -> int:

@@ -46,6 +46,7 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
+from imgsearch_gui.base.atomic import fsync_dir
 from imgsearch_gui.base.errors import IndexCorruptError, StoreConflictError
 from imgsearch_gui.base.meta import ModelMeta
 from imgsearch_gui.base.types import CancelToken
@@ -315,7 +316,7 @@ class VectorStore:
             except BaseException:
                 shutil.rmtree(gen_dir, ignore_errors=True)
                 raise
-            durable.fsync_dir(self.directory)
+            fsync_dir(self.directory)
             previous, self.pointer = self.pointer, name
             self.generation = gen
             self.existed = True
@@ -353,7 +354,7 @@ class VectorStore:
             "files": files,
         }
         durable.save_text(self.directory, gen_dir / _HEADER, json.dumps(header, indent=1))
-        durable.fsync_dir(gen_dir)
+        fsync_dir(gen_dir)
 
     def _generations_on_disk(self) -> list[int]:
         return [int(m.group(1)) for p in self.directory.glob("gen-*")
