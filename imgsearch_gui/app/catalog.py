@@ -4,8 +4,14 @@ Plain ``sqlite3`` in WAL mode. One row per file per library; a file points at th
 uses (``files.vector_id`` == the HNSW label); identical files share one vector row. The schema has
 a version (``meta.schema_version``) and a list of migrations applied in order on open.
 
-Writes are not committed one by one: the library facade commits in batches, each time right
-after the vector store was saved, so a committed catalog never refers to unsaved vectors.
+Write transactions are short (milliseconds; never open across embedding, scanning or hashing):
+rows that do not refer to unsaved vectors (new files as pending, skipped files, deletions, moves
+to stored vectors) are written in :meth:`Catalog.transaction` blocks and committed at once. The
+rows that refer to vectors not saved yet (a new vector, its files indexed) are *staged*
+(:meth:`Catalog.stage`): kept in memory and written by :meth:`Catalog.commit`, which the library
+calls right after the store save that made those vectors durable, so a committed catalog never
+refers to unsaved vectors. :meth:`Catalog.rollback` drops them. (A write outside a
+``transaction`` block still opens a transaction that the next ``commit`` ends.)
 All methods are serialised by one lock (the GUI searches while an index job writes).
 """
 
@@ -17,7 +23,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +90,42 @@ _MIGRATE_1 = """
 #: hence the new version (it refuses the catalog as too new).
 _MIGRATE_2 = "-- paths that are not valid UTF-8 are stored as BLOBs of their bytes (no DDL)"
 
+#: Version 3: ``undo_log``, the inverse statements of what short transactions committed since
+#: the last commit that followed a store save (see :meth:`Catalog.rollback`). A version-2 program
+#: would leave it stale, hence the new version.
+_MIGRATE_3 = "CREATE TABLE IF NOT EXISTS undo_log (seq INTEGER PRIMARY KEY, stmt TEXT NOT NULL);"
+
+_TABLES = {  # table -> (primary key, columns): the tables the undo log covers
+    "libraries": ("id", ("id", "root", "added", "last_indexed")),
+    "vectors": ("id", ("id", "fast_hash", "full_hash")),
+    "files": ("id", ("id", "library_id", "path", "size", "mtime_ns", "fast_hash", "status",
+                     "reason", "vector_id", "updated")),
+    "meta": ("key", ("key", "value")),
+}
+
+
+def _undo_triggers() -> str:
+    """TEMP triggers (of this connection: a reader's connection logs nothing) that append the
+    inverse statement of every change of the catalog's tables to ``undo_log``, in the change's
+    transaction (``quote`` keeps BLOB paths and REAL times exact)."""
+    sql = []
+    for table, (pk, cols) in _TABLES.items():
+        values = "||','||".join(f"quote(old.{c})" for c in cols)
+        sets = "||','||".join(f"'{c}='||quote(old.{c})" for c in cols)
+        head = "INSERT INTO undo_log(stmt) VALUES ("
+        sql += [
+            f"CREATE TEMP TRIGGER IF NOT EXISTS undo_{table}_i AFTER INSERT ON main.{table} "
+            f"BEGIN {head}'DELETE FROM {table} WHERE {pk}='||quote(new.{pk})); END;",
+            f"CREATE TEMP TRIGGER IF NOT EXISTS undo_{table}_u AFTER UPDATE ON main.{table} "
+            f"BEGIN {head}'UPDATE {table} SET '||{sets}||' WHERE {pk}='||quote(new.{pk})); END;",
+            f"CREATE TEMP TRIGGER IF NOT EXISTS undo_{table}_d BEFORE DELETE ON main.{table} "
+            f"BEGIN {head}'INSERT INTO {table}({','.join(cols)}) VALUES ('||{values}||')'); END;",
+        ]
+    return "\n".join(sql)
+
+
 #: (version, SQL script) in order; a new schema version appends one entry.
-MIGRATIONS: list[tuple[int, str]] = [(1, _MIGRATE_1), (2, _MIGRATE_2)]
+MIGRATIONS: list[tuple[int, str]] = [(1, _MIGRATE_1), (2, _MIGRATE_2), (3, _MIGRATE_3)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -135,6 +175,8 @@ class Catalog:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._staged: list[Callable[[], None]] = []  # see stage()
+        self._staged_paths: dict[int, list[tuple[int, str]]] = {}  # vector -> (library, path)
         #: bumped by every write: lets callers cache derived data (e.g. a library's vector ids)
         self.changes = 0
         try:
@@ -145,7 +187,9 @@ class Catalog:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA recursive_triggers=ON")  # REPLACE logs the row it deletes
             self._migrate()
+            self._conn.executescript(_undo_triggers())
         except sqlite3.DatabaseError as exc:
             with contextlib.suppress(Exception):
                 self._conn.close()
@@ -238,14 +282,102 @@ class Catalog:
         with self._lock:
             return self._conn.execute(sql, args).fetchall()
 
-    def commit(self) -> None:
-        with self._writing():
-            if self._conn.in_transaction:
-                self._conn.execute("COMMIT")
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One short write transaction: the writes of the block, committed at its end (rolled
+        back, with what was staged, if it raises). Staged writes wait for :meth:`commit`.
 
-    def rollback(self) -> None:
+        Committed without an fsync (``synchronous=NORMAL``; a job commits one per moved file):
+        a power loss may take it back, whole, with its undo entries, which is what the next
+        writer's :meth:`rollback` would do anyway; :meth:`commit` and :meth:`mark` sync it."""
+        with self._writing():
+            if not self._conn.in_transaction:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._discard()
+                raise
+            finally:
+                if not self._conn.in_transaction:
+                    self._conn.execute("PRAGMA synchronous=FULL")
+
+    def stage(self, write: Callable[[], None], vector: int | None = None,
+              files: Sequence[tuple[int, str]] = ()) -> None:
+        """Run ``write`` (catalog writes) in the transaction of the next :meth:`commit`; dropped
+        by :meth:`rollback`. For rows that refer to vectors the store has not saved yet. With
+        ``vector`` and its ``files`` ((library id, path), the rows ``write`` points at it), this
+        connection's searches find them meanwhile (:meth:`paths_of_vectors`), as they find the
+        vectors in the store it added them to."""
         with self._lock:
             self.changes += 1
+            self._staged.append(write)
+            if vector is not None:
+                self._staged_paths[int(vector)] = list(files)
+
+    @property
+    def staged(self) -> int:
+        """How many staged writes wait for the next commit."""
+        return len(self._staged)
+
+    def commit(self) -> None:
+        """Write what was staged and commit, in one short transaction; if that fails, nothing of
+        it is applied (the transaction and the staged writes are rolled back)."""
+        with self._writing():
+            if not self._staged and not self._conn.in_transaction:
+                return
+            try:
+                if not self._conn.in_transaction:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                for write in self._staged:
+                    write()
+                self._conn.execute("DELETE FROM undo_log")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._discard()
+                raise
+            self._staged.clear()
+            self._staged_paths.clear()
+
+    def mark(self) -> None:
+        """What is committed now is what :meth:`rollback` goes back to (as after a commit)."""
+        with self._writing():
+            if not self._conn.in_transaction:
+                self._conn.execute("DELETE FROM undo_log")  # synchronous=FULL: syncs the WAL
+
+    def rollback(self) -> None:
+        """Back to the state of the last :meth:`commit` (or :meth:`mark`): the open transaction
+        and the staged writes are dropped, and what short transactions committed since is taken
+        back from ``undo_log``, in one transaction (the rows get their ids back). If that fails
+        (a full disk: StorageError), the log stays for the next writer's rollback; what stays
+        committed meanwhile refers to no unsaved vector (see the module docstring)."""
+        with self._lock:
+            self._discard()
+            with self._writing():
+                stmts = self._conn.execute("SELECT stmt FROM undo_log ORDER BY seq DESC").fetchall()
+                if not stmts:
+                    return
+                self.changes += 1
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.execute("PRAGMA defer_foreign_keys=ON")  # checked at the commit
+                    for (stmt,) in stmts:
+                        self._conn.execute(stmt)
+                    self._conn.execute("DELETE FROM undo_log")
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:  # a full disk may have ended it already
+                        self._conn.execute("ROLLBACK")
+                    raise
+
+    def _discard(self) -> None:
+        """Drop the open transaction and the staged writes."""
+        with self._lock:
+            self.changes += 1
+            self._staged.clear()
+            self._staged_paths.clear()
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
 
@@ -255,7 +387,7 @@ class Catalog:
 
     def close(self) -> None:
         with self._lock:
-            self.rollback()
+            self._discard()
             self._conn.close()
 
     def get_meta(self, key: str) -> str | None:
@@ -413,12 +545,23 @@ class Catalog:
         )
         self._write("DELETE FROM vectors")
 
+    def vectors_only_of_library(self, library_id: int) -> list[int]:
+        """The vectors that only files of ``library_id`` use (orphans once it is removed)."""
+        rows = self._read(
+            "SELECT DISTINCT f.vector_id FROM files f WHERE f.library_id = ? AND f.vector_id IS "
+            "NOT NULL AND NOT EXISTS (SELECT 1 FROM files o WHERE o.vector_id = f.vector_id AND "
+            "o.library_id != ?) ORDER BY f.vector_id", (library_id, library_id))
+        return [int(r[0]) for r in rows]
+
     def vector_ids_of_library(self, library_id: int) -> list[int]:
         rows = self._read(
             "SELECT DISTINCT vector_id FROM files WHERE library_id = ? AND vector_id IS NOT NULL",
             (library_id,),
         )
-        return [int(r[0]) for r in rows]
+        with self._lock:
+            staged = [v for v, files in self._staged_paths.items()
+                      if any(lib == library_id for lib, _ in files)]
+        return [int(r[0]) for r in rows] + staged
 
     def paths_of_vectors(
         self, vector_ids: Sequence[int], library_id: int | None = None
@@ -439,6 +582,13 @@ class Catalog:
                 args.append(library_id)
             for vid, path, root in self._read(sql + " ORDER BY f.path", args):
                 out.setdefault(int(vid), []).append((from_db_path(path), from_db_path(root)))
+        with self._lock:
+            staged = {v: self._staged_paths[v] for v in ids if v in self._staged_paths}
+        if staged:
+            roots = {int(i): from_db_path(r) for i, r in self._read("SELECT id, root FROM libraries")}
+            for vid, files in staged.items():
+                out[vid] = sorted((path, roots.get(lib, "")) for lib, path in files
+                                  if library_id is None or lib == library_id)
         return out
 
     def indexed_count(self, library_id: int) -> int:
