@@ -20,6 +20,13 @@ yield Progress events and return their result (``result = yield from step(...)``
 5. :func:`embed`: one vector a group; work becomes durable in batches through ``job.commit``
    (store save, then catalog commit), so a kill -9 loses at most the work since the last save.
 6. :func:`finish` (the last commit) and :func:`report`.
+
+Catalog write transactions are short (milliseconds): none is open across a yield, the hashing of
+files or embedding. What does not refer to unsaved vectors (the library row, skipped files, files
+touched without a change, moves and duplicates of stored vectors, deletions, new files as
+pending, dropped orphans) commits at once; the rows of new vectors (the vector, its files
+indexed) and the library's "indexed" time are staged (``Catalog.stage``) and written by the
+``job.commit`` right after the store save that made those vectors durable.
 """
 
 from __future__ import annotations
@@ -117,16 +124,18 @@ class _Throttle:
 def run(job: IndexJob) -> Iterator[Progress | IndexReport]:
     """The whole job: Progress events, then one IndexReport (also when cancelled or offline)."""
     cat = job.catalog
-    job.lib_id = cat.add_library(job.root)
+    with cat.transaction():
+        job.lib_id = cat.add_library(job.root)
     known = cat.files_of_library(job.lib_id)
     scanned = yield from scan_folder(job.root, job.cancel, job.counts.unreadable)
     if job.cancel.cancelled or is_offline(job, scanned, known):
         if job.counts.offline:  # info and search show it so until a job finds it back
-            cat.set_library_offline(job.lib_id, True)
-        cat.commit()
+            with cat.transaction():
+                cat.set_library_offline(job.lib_id, True)
         yield report(job, 0.0)
         return
-    cat.set_library_offline(job.lib_id, False)  # committed with the job's work
+    with cat.transaction():
+        cat.set_library_offline(job.lib_id, False)
     changes = scan.diff(scanned, {p: scan.KnownFile(p, r.size, r.mtime_ns) for p, r in known.items()})
     gone, _kept = scan.keep_unreadable(changes.gone, job.counts.unreadable)
     work, to_hash = classify(job, changes, known)
@@ -212,23 +221,46 @@ def hash_files(job: IndexJob, to_hash: ToHash) -> Generator[Progress, None, list
     """Work for every readable file of new content (stops early when cancelled)."""
     work: list[Work] = []
     tick = _Throttle(0.2)
+    writes = _Writes(job.catalog)  # in memory while hashing, then one short transaction
     for i, (f, r) in enumerate(to_hash):
         if job.cancel.cancelled:
             break
         if tick.due():
+            writes.flush()
             yield Progress("scan", i, len(to_hash), f.path, message="Checking new files")
         try:
             h = scan.fast_hash(f.path, f.size)
         except OSError as exc:
-            skip(job, f, r, f"cannot read: {exc.strerror or exc}")
+            writes.add(skip, job, f, r, f"cannot read: {exc.strerror or exc}")
             continue
         if r is not None and _same_content(job, r, h):
             # same content, new mtime: remember it, keep the vector
-            _write(job.catalog, r.id, f, h, r.status, r.reason, r.vector_id)
+            writes.add(_write, job.catalog, r.id, f, h, r.status, r.reason, r.vector_id)
             job.counts.unchanged += 1
             continue
         work.append(Work(f, r, h))
+    writes.flush()
     return work
+
+
+class _Writes:
+    """Catalog writes kept in memory (no transaction open while files are read), then written
+    in one short transaction by :meth:`flush`."""
+
+    def __init__(self, cat: Catalog) -> None:
+        self.cat = cat
+        self.ops: list[tuple[Callable[..., None], tuple]] = []
+
+    def add(self, op: Callable[..., None], *args: object) -> None:
+        self.ops.append((op, args))
+
+    def flush(self) -> None:
+        if not self.ops:
+            return
+        ops, self.ops = self.ops, []
+        with self.cat.transaction():
+            for op, args in ops:
+                op(*args)
 
 
 def _same_content(job: IndexJob, r: FileRecord, fast: str) -> bool:
@@ -289,14 +321,16 @@ def resolve(job: IndexJob, work: list[Work], gone_rows: Sequence[FileRecord]
             return []
         if tick.due():
             yield Progress("scan", i, len(work), w.file.path, message="Matching known photos")
-        vid = find_vector(job.catalog, job.store, w)
+        vid = find_vector(job.catalog, job.store, w)  # reads; may hash (no transaction open)
         if vid is None:
             group_by_content(groups, w)
         else:
-            reuse_vector(job, w, vid, gone)
+            with job.catalog.transaction():
+                reuse_vector(job, w, vid, gone)
     unclaimed = gone.unclaimed()
     if unclaimed:
-        job.catalog.delete_files(unclaimed)
+        with job.catalog.transaction():
+            job.catalog.delete_files(unclaimed)
         job.counts.removed += len(unclaimed)
     return [grp for lst in groups.values() for grp in lst]
 
@@ -359,7 +393,8 @@ def _vector_full_hash(cat: Catalog, vid: int) -> str | None:
             h = scan.full_hash(f.path)
         except OSError:
             continue
-        cat.set_vector_full_hash(vid, h)
+        with cat.transaction():
+            cat.set_vector_full_hash(vid, h)
         return h
     return None
 
@@ -385,15 +420,18 @@ def group_by_content(groups: dict[str, list[Group]], w: Work) -> None:
 def mark_pending(job: IndexJob, groups: Sequence[Group]) -> None:
     """Files waiting for a vector are pending in the catalog, so a crash leaves them to be redone."""
     cat, lib_id = job.catalog, job.lib_id
-    for grp in groups:
-        for w in (grp.rep, *grp.members):
-            if w.row is None:
-                fid = cat.add_file(lib_id, w.file.path, w.file.size, w.file.mtime_ns, w.fast,
-                                   STATUS_PENDING)
-                w.row = FileRecord(fid, lib_id, w.file.path, w.file.size, w.file.mtime_ns,
-                                   w.fast, STATUS_PENDING, None, None)
-            elif w.row.status != STATUS_PENDING or w.row.vector_id is not None:
-                _write(cat, w.row.id, w.file, w.fast, STATUS_PENDING)
+    added: list[tuple[Work, int]] = []
+    with cat.transaction():  # one short transaction (no vector is referred to)
+        for grp in groups:
+            for w in (grp.rep, *grp.members):
+                if w.row is None:
+                    added.append((w, cat.add_file(lib_id, w.file.path, w.file.size,
+                                                  w.file.mtime_ns, w.fast, STATUS_PENDING)))
+                elif w.row.status != STATUS_PENDING or w.row.vector_id is not None:
+                    _write(cat, w.row.id, w.file, w.fast, STATUS_PENDING)
+    for w, fid in added:  # the rows exist (committed): the embedding step refers to them
+        w.row = FileRecord(fid, lib_id, w.file.path, w.file.size, w.file.mtime_ns, w.fast,
+                           STATUS_PENDING, None, None)
 
 
 def drop_orphans(job: IndexJob) -> None:
@@ -401,7 +439,10 @@ def drop_orphans(job: IndexJob) -> None:
     orphans = job.catalog.orphan_vectors()
     if orphans:
         job.store.remove(orphans)
-        job.catalog.delete_vectors(orphans)
+        # committed at once: the saved store may keep them until the next save, which the
+        # next writer's reconcile would remove too (store labels the catalog does not know)
+        with job.catalog.transaction():
+            job.catalog.delete_vectors(orphans)
 
 
 # ---------------------------------------------------------------------- 5. embed
@@ -500,19 +541,24 @@ def record(job: IndexJob, grp: Group, res: EmbedResult, ids: Iterator[int],
     """The catalog rows of a group after its embedding: indexed with a new vector, or skipped."""
     cat = job.catalog
     members = (grp.rep, *grp.members)
-    if res.vector is None:
+    if res.vector is None:  # refers to no vector: committed at once
         reason = res.error or "could not be embedded"
-        for w in members:
-            assert w.row is not None
-            _write(cat, w.row.id, w.file, w.fast, STATUS_SKIPPED, reason)
-            job.counts.skipped.append(SkippedFile(w.file.path, reason))
+        with cat.transaction():
+            for w in members:
+                assert w.row is not None
+                _write(cat, w.row.id, w.file, w.fast, STATUS_SKIPPED, reason)
+        job.counts.skipped.extend(SkippedFile(w.file.path, reason) for w in members)
         return
     vid = next(ids)
-    cat.add_vector(vid, grp.rep.fast, grp.rep.full)
     buffer.append(vid, res.vector)
-    for w in members:
-        assert w.row is not None
-        _write(cat, w.row.id, w.file, w.fast, STATUS_INDEXED, None, vid)
+
+    def assign() -> None:  # staged: written right after the store save that holds ``vid``
+        cat.add_vector(vid, grp.rep.fast, grp.rep.full)
+        for w in members:
+            assert w.row is not None
+            _write(cat, w.row.id, w.file, w.fast, STATUS_INDEXED, None, vid)
+
+    cat.stage(assign, vid, [(job.lib_id, w.file.path) for w in members])
     job.counts.embedded += 1
     job.counts.duplicates += len(grp.members)
     buffer.flush(at_least=_FLUSH_EVERY)
@@ -522,8 +568,8 @@ def record(job: IndexJob, grp: Group, res: EmbedResult, ids: Iterator[int],
 def finish(job: IndexJob) -> Iterator[Progress]:
     """The last commit; the library counts as indexed unless the job was cancelled."""
     yield Progress("save", 0, 1, None, message="Saving the index")
-    if not job.cancel.cancelled:
-        job.catalog.set_library_indexed(job.lib_id)
+    if not job.cancel.cancelled:  # with the last vectors, after the store save
+        job.catalog.stage(lambda: job.catalog.set_library_indexed(job.lib_id))
     job.commit()
     yield Progress("save", 1, 1, None, message="Saved")
 

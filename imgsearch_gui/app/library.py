@@ -10,11 +10,13 @@ Indexing is incremental and crash-safe:
 * only new and changed files are embedded; files whose size and mtime are unchanged are not even
   hashed; a file whose content (fast hash) is already known is re-pointed (moved/renamed) or
   shares the existing vector (duplicate) instead of being embedded again;
-* the catalog commits in batches, each right after a store save (every ``save_every`` images or
-  ``save_interval_s`` seconds, at the end and on cancel), so the committed catalog never refers
-  to unsaved vectors. Catalog and store are reconciled under the writer lock (below): catalog
-  vectors missing from the saved store make their files pending again (they are redone), store
-  labels the catalog does not know are removed. A kill -9 at any moment loses at most the work
+* catalog write transactions are short (app/catalog.py): what does not refer to unsaved vectors
+  commits at once; the new vectors' rows are staged and committed right after the store save
+  that made them durable (every ``save_every`` images or ``save_interval_s`` seconds, at the end
+  and on cancel), so the committed catalog never refers to unsaved vectors. Catalog and store
+  are reconciled under the writer lock (below): catalog vectors missing from the saved store
+  make their files pending again (they are redone), store labels the catalog does not know are
+  removed. A kill -9 at any moment loses at most the work
   since the last save.
 * the store's ModelMeta must equal the embedder's: otherwise ModelMismatchError, until
   ``index_library(..., rebuild=True)`` drops every vector (all files become pending).
@@ -334,6 +336,8 @@ class ImageLibrary:
         """Under the writer lock: load what other processes saved since this library read the
         index, then make catalog and store agree and remove what crashed saves left."""
         with self._state:
+            # what a failed or killed write committed since its last save is taken back first
+            self._catalog.rollback()
             index_dir = self.data_dir / INDEX_DIR
             if self._corrupt is not None or read_pointer(index_dir) != self._store.pointer:
                 log.debug("the saved index changed since it was loaded: loading it again")
@@ -347,6 +351,7 @@ class ImageLibrary:
                 self._store.cleanup()
                 if self._augmented is not None:
                     self._augmented.cleanup()
+            self._catalog.mark()  # a failed write goes back to this state (or its last save)
 
     def _end_write(self, failed: bool = False) -> None:
         """Release the writer lock. A write that ended with an exception (any: a catalog write
@@ -354,12 +359,17 @@ class ImageLibrary:
         and the saved state loaded again: memory may be ahead of what is saved, and an open
         SQLite write transaction would block every other writer."""
         try:
-            if failed or self._write_failed or self._catalog.in_transaction:
+            if failed or self._write_failed or self._catalog.in_transaction or self._catalog.staged:
                 if not (failed or self._write_failed):
                     log.warning("a write left catalog changes uncommitted: rolling them back")
                 with self._state:
-                    self._catalog.rollback()
+                    try:
+                        self._catalog.rollback()
+                    except StorageError as exc:  # the next writer takes it back (undo_log)
+                        log.info("could not roll the catalog back now: %s", exc)
                     self._open_stores()
+            else:
+                self._catalog.mark()  # the write is done: all it committed is kept
         finally:
             self._cancel = None
             self._pending_settings = None
@@ -374,12 +384,12 @@ class ImageLibrary:
         if missing:
             log.warning("%d catalog vectors were not saved in the index: redoing their files",
                         len(missing))
-            self._catalog.delete_vectors(sorted(missing))
+            with self._catalog.transaction():
+                self._catalog.delete_vectors(sorted(missing))
         if extra:
             log.warning("removing %d index vectors the catalog does not know", len(extra))
             self._store.remove(sorted(extra))
             self._store.save()
-        self._catalog.commit()
 
     def _check_usable(self) -> None:
         if self._corrupt is not None:
@@ -438,14 +448,12 @@ class ImageLibrary:
         try:
             self._store.save(self._cancel)
         except StorageError:
-            self._write_failed = True
-            self._catalog.rollback()
+            self._write_failed = True  # the write ends: _end_write rolls the catalog back
             raise
         try:
-            self._catalog.commit()
+            self._catalog.commit()  # the staged rows of the saved vectors, in one transaction
         except StorageError:  # the store is ahead of the catalog: the next writer reconciles
             self._write_failed = True
-            self._catalog.rollback()
             raise
         self._record_settings()
         try:
@@ -564,7 +572,7 @@ class ImageLibrary:
         if rebuild:
             log.info("rebuilding the index with %s", self.embedder.meta.describe())
             self._store.reset(self.embedder.meta)  # a new lineage: derived stores start again
-            self._catalog.reset_vectors()
+            self._catalog.stage(self._catalog.reset_vectors)  # committed after the store save
             self._corrupt = None
             if self.augmentation is not None and self._augmented is None:
                 self._augmented = open_augmented(self.data_dir / AUGMENTED_DIR, self._params)
@@ -650,10 +658,15 @@ class ImageLibrary:
             lib_id = self._catalog.library_id(root_s)
             if lib_id is None:
                 raise NotALibraryError(f"{root_s} is not an indexed library")
-            self._catalog.remove_library(lib_id)
-            orphans = self._catalog.orphan_vectors()
+            orphans = sorted({*self._catalog.vectors_only_of_library(lib_id),
+                              *self._catalog.orphan_vectors()})
             self._store.remove(orphans)
-            self._catalog.delete_vectors(orphans)
+
+            def remove() -> None:  # committed after the store save
+                self._catalog.remove_library(lib_id)
+                self._catalog.delete_vectors(orphans)
+
+            self._catalog.stage(remove)
             self._save_and_commit()
 
     def stats(self) -> IndexStats:

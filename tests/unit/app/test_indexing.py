@@ -251,6 +251,10 @@ def test_embed_gives_each_group_a_vector_and_saves_in_batches(job, write_image, 
     embeds = [e for e in events if e.stage == "embed"]
     assert embeds[-1].done == embeds[-1].total == 6
     assert any(e.stage == "save" for e in events) and job.commits
+    # the rows of the vectors added since the last save wait (staged) for the next commit
+    assert job.catalog.staged
+    assert job.catalog.files_of_library(job.lib_id)[str(paths[-1])].status == STATUS_PENDING
+    job.commit()
     rows = job.catalog.files_of_library(job.lib_id)
     assert [rows[str(p)].vector_id for p in paths] == [42, 43, 44, 45, 46]
     assert rows[str(bad)].status == STATUS_SKIPPED and rows[str(bad)].vector_id is None

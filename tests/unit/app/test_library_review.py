@@ -85,16 +85,18 @@ def test_a_catalog_error_outside_a_commit_rolls_back_and_frees_the_catalog(
 
 
 def test_a_job_its_consumer_drops_leaves_no_transaction(tmp_path, write_image, embedder):
-    """A generator closed while it scans (GeneratorExit at a yield, the library row written but
-    not committed) is a failed write too: rolled back."""
+    """A generator closed while it scans (GeneratorExit at a yield; the library row was
+    committed in a short transaction, none is open) is a failed write too: rolled back."""
     for i in range(6):
         write_image(tmp_path / "a" / f"{i}.png", i)
     data = tmp_path / "data"
     with ImageLibrary(data, embedder, save_every=100) as lib:
         events = lib.index_library(tmp_path / "a")
         assert next(events).stage == "scan"
-        assert lib.catalog.in_transaction
+        assert not lib.catalog.in_transaction  # short transactions: none open while it scans
+        assert lib.catalog.library_id(str(tmp_path / "a")) is not None
         events.close()
+        assert lib.catalog.library_id(str(tmp_path / "a")) is None  # taken back
         assert not lib.catalog.in_transaction
         assert _other_writer_can_write(data)
         assert _report(lib.index_library(tmp_path / "a")).indexed == 6
