@@ -607,6 +607,10 @@ class Catalog:
 
     def offline_library_roots(self) -> set[str]:
         """The roots the last index job found offline (missing, or without photos)."""
+        # every search asks: the libraries table only (libraries() would count every file row)
         ids = {int(key[len(_OFFLINE_KEY):]) for (key,) in
                self._read("SELECT key FROM meta WHERE key LIKE ?", (_OFFLINE_KEY + "%",))}
-        return {lib.root for lib in self.libraries() if lib.id in ids}
+        if not ids:
+            return set()
+        return {from_db_path(root) for lib_id, root in self._read("SELECT id, root FROM libraries")
+                if int(lib_id) in ids}
