@@ -47,6 +47,15 @@ COMMANDS = {"index": index.run_index, "search": search.run, "eval": eval_cmd.run
             "finetune": finetune_cmd.run, "desktop-entry": desktop.run_desktop_entry}
 
 
+#: what an expected error exits with, first match wins (README, `imgsearch index --help`)
+_EXIT_STATUS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int, str], ...] = (
+    (WriterBusyError, 3, ""),  # another process is writing the data dir
+    (StorageWriteError, 4, "error: "),  # a full disk or a write error: the old index is kept
+    ((UserError, StorageError), 2, "error: "),  # bad input, another model's index...
+)
+_EXPECTED = (WriterBusyError, UserError, StorageError)
+
+
 def _never_fail_on_odd_names() -> None:
     """A file name that is not UTF-8 and was printed without ``display_path`` shows escaped
     instead of failing the command (a strict UTF-8 console cannot write lone surrogates)."""
@@ -63,18 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _never_fail_on_odd_names()
     try:
         return COMMANDS[args.command](args)
-    except WriterBusyError as exc:
-        log.info("writer busy: %s", exc)
-        print(f"imgsearch: {display_path(str(exc))}", file=sys.stderr)
-        return 3
-    except StorageWriteError as exc:
-        log.info("storage error: %s", exc)
-        print(f"imgsearch: error: {display_path(str(exc))}", file=sys.stderr)
-        return 4
-    except (UserError, StorageError) as exc:
-        log.info("user error: %s", exc)  # the file keeps it; the console gets the line below
-        print(f"imgsearch: error: {display_path(str(exc))}", file=sys.stderr)
-        return 2
+    except _EXPECTED as exc:
+        status, prefix = next((s, p) for kind, s, p in _EXIT_STATUS if isinstance(exc, kind))
+        log.info("exit %d: %s", status, exc)  # the file keeps it; the console gets one line
+        print(f"imgsearch: {prefix}{display_path(str(exc))}", file=sys.stderr)
+        return status
     except KeyboardInterrupt:
         print("imgsearch: interrupted", file=sys.stderr)
         return 130
