@@ -56,13 +56,19 @@ class RetrievalNet(nn.Module):
 
     def describe(self, x: torch.Tensor) -> torch.Tensor:
         """Every scale of ``self.scales`` (multi-scale extraction), summed, L2-normalised."""
+        return self.describe_pools(x, (self.pool,))[0]
+
+    def describe_pools(self, x: torch.Tensor, pools: Sequence[nn.Module]) -> list[torch.Tensor]:
+        """:meth:`describe` with each of ``pools`` on the same feature maps (one trunk pass per
+        scale): what ``bench/`` uses to compare poolings on identical features."""
         x = self.normalise(x)
-        total = None
+        totals: list[torch.Tensor | None] = [None] * len(pools)
         for scale in self.scales:
-            desc = self.pool(self.backbone(LF.interpolate_scale(x, scale)).float())
-            total = desc if total is None else total + desc
-        assert total is not None
-        return LF.l2n(total)
+            fmap = self.backbone(LF.interpolate_scale(x, scale)).float()
+            for i, pool in enumerate(pools):
+                desc = pool(fmap)
+                totals[i] = desc if totals[i] is None else totals[i] + desc
+        return [LF.l2n(t) for t in totals if t is not None]
 
     def probe_dim(self) -> int:
         """The descriptor's length, from one small forward pass."""

@@ -29,6 +29,7 @@ from imgsearch_gui.ml.batching import embed_by_shape
 from imgsearch_gui.ml.checkpoint import is_checkpoint, load_checkpoint
 from imgsearch_gui.ml.descriptor import RetrievalNet, infer
 from imgsearch_gui.ml.pooling import Pooling
+from imgsearch_gui.ml.views import turn
 from imgsearch_gui.ml.whitening import Whitening
 
 log = logging.getLogger(__name__)
@@ -148,13 +149,26 @@ class Embedder:
     def embed_path(self, path: str | os.PathLike[str]) -> np.ndarray:
         return self.embed_batch(self._decode(str(path))[None])[0]
 
-    def _decode(self, path: str) -> torch.Tensor:
-        return decode(path, self.config.size)
+    def embed_views(self, image: Image.Image, quarters: Sequence[int] = (0,)) -> np.ndarray:
+        """(len(quarters), dim): the image turned by each of ``quarters`` x 90 degrees
+        (``ml/views.py``), views of one shape in one batch."""
+        from imgsearch_gui.base.images import to_rgb
+
+        tensor = self.prepare(to_rgb(image))
+        vectors = embed_by_shape([turn(tensor, q) for q in quarters], self.embed_batch,
+                                 max(1, self.config.batch_size))
+        assert vectors is not None  # no cancel token: never None
+        return vectors
+
+    def _decode(self, path: str, quarters: int = 0) -> torch.Tensor:
+        return turn(decode(path, self.config.size), quarters)
 
     def embed_files(
-        self, paths: Sequence[str | os.PathLike[str]], cancel: CancelToken | None = None
+        self, paths: Sequence[str | os.PathLike[str]], cancel: CancelToken | None = None,
+        quarters: int = 0,
     ) -> Iterator[EmbedResult]:
-        """Embed ``paths`` in order; unusable files yield a result with ``error`` set.
+        """Embed ``paths`` in order (each turned ``quarters`` x 90 degrees: ``eval`` embeds the
+        views a rotation-robust query has); unusable files yield a result with ``error`` set.
 
         Decoding runs ``workers`` files ahead in a thread pool while the model works on the
         current batch; within a window of decoded images, those of equal shape share a batch.
@@ -173,7 +187,7 @@ class Embedder:
                         p = next(it)
                     except StopIteration:
                         return
-                    pending.append((p, pool.submit(self._decode, p)))
+                    pending.append((p, pool.submit(self._decode, p, quarters)))
 
             fill()
             while pending:

@@ -123,3 +123,24 @@ def ns_score(vectors: np.ndarray, groups: Sequence[object],
         top4 = np.argsort(-sim, axis=1, kind="stable")[:, :4]
         total += int((g[top4] == g[start : start + 512, None]).sum())
     return total / len(g)
+
+
+def ranking_scores(rankings: Sequence[np.ndarray], positives: Sequence[np.ndarray]
+                   ) -> RetrievalScores:
+    """mAP and mP@1/5/10 of given rankings (what the search pipeline returned, the query and
+    junk already left out): ``positives[i]`` are the relevant items of query i."""
+    aps, p1, p5, p10 = [], [], [], []
+    for ranking, pos in zip(rankings, positives, strict=True):
+        ranks = np.flatnonzero(np.isin(np.asarray(ranking), pos))
+        aps.append(compute_ap(ranks, len(pos)))
+        p1.append(float(np.sum(ranks < 1)))
+        p5.append(float(np.sum(ranks < 5)) / 5)
+        p10.append(float(np.sum(ranks < 10)) / 10)
+    return RetrievalScores(
+        map=float(np.mean(aps)) if aps else 0.0,
+        mp_at_1=float(np.mean(p1)) if p1 else 0.0,
+        mp_at_5=float(np.mean(p5)) if p5 else 0.0,
+        mp_at_10=float(np.mean(p10)) if p10 else 0.0,
+        n_queries=len(aps),
+        per_query_ap=tuple(aps),
+    )

@@ -91,9 +91,12 @@ class Whitening:
             return cls.from_state(data, kind="pcaw")
 
 
-def learn_pca_whitening(x: np.ndarray, dim: int | None = None, floor: float = 10.0) -> Whitening:
+def learn_pca_whitening(x: np.ndarray, dim: int | None = None, floor: float = 10.0,
+                        power: float = 1.0) -> Whitening:
     """Learn from descriptors ``x`` (n, d); ``floor`` times the mean eigenvalue is added to
-    every eigenvalue (shrinkage), so that weak, noisy axes are not blown up. Measured
+    every eigenvalue (shrinkage), so that weak, noisy axes are not blown up, and each axis is
+    divided by its (floored) variance to the power ``power / 2`` (1: full whitening; below 1 a
+    partial one, which keeps more of the strong axes' say). Measured
     (bench/quality.py data, R-MAC Lite0): floor 0.1 / 3 / 10 gave flowers17 mAP 18.4 / 40.4 /
     51.3 (58.0 unwhitened) and UKBench N-S 3.81 / 3.96 / 3.96 (3.95): whitening helps instance
     search a little and hurts class search, so it is an option, not a default."""
@@ -109,7 +112,7 @@ def learn_pca_whitening(x: np.ndarray, dim: int | None = None, floor: float = 10
     eigval, eigvec = np.clip(eigval[order], 0, None), eigvec[:, order]
     keep = min(dim or d, d, n - 1 if n <= d else d)
     eigval, eigvec = eigval[:keep], eigvec[:, :keep]
-    scale = 1.0 / np.sqrt(eigval + floor * eigval.mean() + 1e-12)
+    scale = (eigval + floor * eigval.mean() + 1e-12) ** (-power / 2)
     projection = (eigvec * scale).T
     return Whitening(mean=mean.astype(np.float32), projection=projection.astype(np.float32))
 
