@@ -144,6 +144,12 @@ class _View:
     searched: VectorStore
     pipeline: search.SearchPipeline
 
+    @property
+    def stores(self) -> tuple[VectorStore, ...]:
+        """What a query ranks over (``search.rank``): the augmented store and the store, or the
+        store alone (no DBA, or a DBA copy that is not complete)."""
+        return (self.store,) if self.searched is self.store else (self.searched, self.store)
+
 
 @dataclass(frozen=True)
 class LibraryInfo:
@@ -167,17 +173,19 @@ class IndexStats:
 class ImageLibrary:
     """Catalog + vector store + embedder; one thread may search while another indexes.
 
-    With ``augmentation`` (DBA), queries go to a derived copy of the store in which every
-    vector is merged with its nearest neighbours; scores are cosine similarities to those
-    augmented vectors (an identical photo scores slightly below 1).
+    With ``augmentation`` (DBA), queries also go to a derived copy of the store in which every
+    vector is merged with its nearest neighbours; a photo's score is the better of its two
+    cosine similarities (``search.rank``), so an identical photo still scores 1.
     """
 
     @classmethod
-    def for_config(cls, data_dir: Path | str, embedder: Embedder, dba: int, **kwargs: Any
-                   ) -> ImageLibrary:
-        """The library as the CLI and the GUI open it: DBA from the saved index settings."""
+    def for_config(cls, data_dir: Path | str, embedder: Embedder, config: EmbedderConfig,
+                   **kwargs: Any) -> ImageLibrary:
+        """The library as the CLI and the GUI open it: DBA and the query settings (rotations,
+        alpha-QE) from the data dir's settings with the command's flags applied."""
+        dba = config.dba
         return cls(data_dir, embedder, augmentation=Augmentation(n=dba) if dba > 0 else None,
-                   **kwargs)
+                   query=search.QuerySettings.of(config), **kwargs)
 
     def __init__(
         self,
@@ -191,8 +199,11 @@ class ImageLibrary:
         wait: bool = True,
         on_wait: Callable[[str], None] | None = None,
         settings: EmbedderConfig | None = None,
+        query: search.QuerySettings | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        #: how a photo query is searched unless a call says otherwise (rotations, alpha-QE)
+        self.query = query or search.QuerySettings()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.embedder = embedder
         self.save_every = max(1, int(save_every))
@@ -592,28 +603,40 @@ class ImageLibrary:
         query: Query,
         k: int = 20,
         library: Path | str | None = None,
-        expansion: QueryExpansion | None = None,
+        settings: search.QuerySettings | None = None,
     ) -> list[SearchHit]:
         """Photos most similar to ``query``: a photo (path or image), several photos (their mean
         query, see :func:`~imgsearch_gui.app.search.mean_query`), a vector, or vectors (2-D, mean).
 
-        With ``expansion``, the query is merged with its top neighbours and searched again
-        (alpha-QE), which finds more of the same object or class at the cost of a second search.
+        ``settings`` (default ``self.query``, the data dir's): with rotations, the photo is also
+        searched turned by 90, 180 and 270 degrees, each hit scored by its best view; with an
+        expansion, the query is merged with its top neighbours and searched again (alpha-QE),
+        which finds more of the same object or class at the cost of a second search.
         """
         self._check_usable()
-        vec = search.query_vector(self.embedder, query)
-        return self.search_vectors(vec[None, :], k=k, library=library, expansion=expansion)[0]
+        settings = settings or self.query
+        views = search.query_views(self.embedder, query, settings.quarter_turns)
+        return self._search_views([views], k, library, settings.expansion)[0]
 
     def search_vectors(
         self, vectors: np.ndarray, k: int = 20, library: Path | str | None = None,
-        expansion: QueryExpansion | None = None,
+        settings: search.QuerySettings | None = None,
     ) -> list[list[SearchHit]]:
-        """One hit list per query vector; every path of a shared (duplicate) vector is a hit."""
-        self._refresh_for_read()
+        """One hit list per query vector (no turned views: a vector has none); every path of a
+        shared (duplicate) vector is a hit."""
         self._check_usable()
         q = search.as_queries(vectors, self.embedder.meta.dim)
+        expansion = (settings or self.query).expansion
+        return self._search_views([row[None, :] for row in q], k, library, expansion)
+
+    def _search_views(self, views: list[np.ndarray], k: int, library: Path | str | None,
+                      expansion: QueryExpansion | None) -> list[list[SearchHit]]:
+        self._refresh_for_read()
+        self._check_usable()
+        dim = self.embedder.meta.dim
+        views = [search.as_queries(v, dim) for v in views]
         view = self._view  # one read: a reload meanwhile replaces it whole
-        return view.pipeline.run(view.searched, q, k, library,
+        return view.pipeline.run(view.stores, views, k, library,
                                  expansion if len(view.store) else None)
 
     # ------------------------------------------------------------------ libraries

@@ -1,15 +1,19 @@
-"""The search pipeline: query descriptors -> alpha-QE (optional) -> k-NN over the searched store
-(the augmented one when DBA is on), limited to one library if asked -> hits with their paths.
+"""The search pipeline, one for ``imgsearch search``, the GUI and ``imgsearch eval``.
 
-``mean_query`` is the one definition of a query made of several photos; ``ImageLibrary.search``
-and the GUI's query worker both use it.
+query photo -> its views (turned by 0/90/180/270 degrees when rotations are on,
+``ml/views.py``) -> descriptors -> alpha-QE of each view (optional) -> k-NN of each view over
+the store and, when DBA is on, its augmented copy, limited to one library if asked -> each
+photo's best score over the views and its two vectors (:func:`rank`) -> hits with their paths.
+
+``mean_query`` is the one definition of a query made of several photos; :func:`query_views`
+the one of a query's views; :func:`rank` the one ranking that search and eval both report.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,9 +21,13 @@ import numpy as np
 from PIL import Image
 
 from imgsearch_gui.app import scan
+from imgsearch_gui.base import registry
+from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.base.errors import NotALibraryError, QueryError
+from imgsearch_gui.base.images import load_image
 from imgsearch_gui.base.types import SearchHit
 from imgsearch_gui.ml.query_expansion import QueryExpansion, expand
+from imgsearch_gui.ml.views import QUARTER_TURNS
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgsearch_gui.app.catalog import Catalog
@@ -49,24 +57,55 @@ def mean_query(vectors: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     return (mean / norm).astype(np.float32)
 
 
-def _embed_photo(embedder: Embedder, photo: Photo) -> np.ndarray:
-    if isinstance(photo, Image.Image):
-        return embedder.embed_image(photo)
-    return embedder.embed_path(photo)
+@dataclass(frozen=True)
+class QuerySettings:
+    """The query side of a search; the data dir's settings (``EmbedderConfig.rotations``,
+    ``.qe``) unless a command or the GUI says otherwise."""
+
+    #: also search with the query turned by 90, 180 and 270 degrees, each photo keeping its best
+    #: score: sideways copies are found (one forward pass per view)
+    rotations: bool = registry.DEFAULT_ROTATIONS
+    expansion: QueryExpansion | None = None
+
+    @classmethod
+    def of(cls, config: EmbedderConfig) -> QuerySettings:
+        return cls(config.rotations, QueryExpansion(config.qe) if config.qe > 0 else None)
+
+    @property
+    def quarter_turns(self) -> tuple[int, ...]:
+        return QUARTER_TURNS if self.rotations else (0,)
+
+    def describe(self) -> dict[str, object]:
+        """The settings as plain data (``eval --json`` reports them)."""
+        return {"rotations": self.rotations,
+                "qe": self.expansion.n if self.expansion else 0,
+                "qe_alpha": self.expansion.alpha if self.expansion else None}
 
 
-def query_vector(embedder: Embedder, query: Query) -> np.ndarray:
-    """One query descriptor: of a photo, the mean of several photos or descriptors (2-D), or a
-    descriptor as given."""
+def _photo_views(embedder: Embedder, photo: Photo, quarters: Sequence[int]) -> np.ndarray:
+    image = photo if isinstance(photo, Image.Image) else load_image(photo, embedder.config.size)
+    return embedder.embed_views(image, quarters)
+
+
+def query_views(embedder: Embedder, query: Query, quarters: Sequence[int] = (0,)) -> np.ndarray:
+    """The query's descriptors, one row per view (``quarters``: turns of 90 degrees): of a
+    photo; of several photos (per view, the mean of the photos' descriptors); of descriptors
+    given (one row: a 1-D descriptor, or the mean of a 2-D array; they have no views)."""
     if isinstance(query, np.ndarray):
         vec = np.asarray(query, dtype=np.float32)
-        return mean_query(vec) if vec.ndim == 2 else vec
+        return (mean_query(vec) if vec.ndim == 2 else vec)[None, :]
     if isinstance(query, (str, os.PathLike, Image.Image)):
-        return _embed_photo(embedder, query)
+        return _photo_views(embedder, query, quarters)
     photos = list(query)
     if not photos:
         raise QueryError("no query images")
-    return mean_query([_embed_photo(embedder, p) for p in photos])
+    per_photo = np.stack([_photo_views(embedder, p, quarters) for p in photos])  # (photos, v, d)
+    return np.stack([mean_query(per_photo[:, v]) for v in range(per_photo.shape[1])])
+
+
+def query_vector(embedder: Embedder, query: Query) -> np.ndarray:
+    """One query descriptor, as given (no turned views): see :func:`query_views`."""
+    return query_views(embedder, query)[0]
 
 
 def as_queries(vectors: np.ndarray, dim: int) -> np.ndarray:
@@ -119,6 +158,49 @@ def expand_queries(store: VectorStore, q: np.ndarray, expansion: QueryExpansion,
     return expanded
 
 
+def best_per_label(labels: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best of (label, similarity) pairs in which a label may appear more than once
+    (once per view): each label once, with its best similarity, best first (ties: the earlier
+    pair wins, so a single view keeps its order exactly)."""
+    order = np.argsort(-sims, kind="stable")
+    labels, sims = labels[order], sims[order]
+    _, first = np.unique(labels, return_index=True)
+    first.sort()
+    return labels[first[:k]], sims[first[:k]]
+
+
+def rank(stores: Sequence[VectorStore], views: Sequence[np.ndarray], k: int,
+         allowed: np.ndarray | None, expansion: QueryExpansion | None
+         ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ranking of each query, given as its views (each (v, dim), unit rows), over
+    ``stores``: the augmented store and the store itself when DBA is on (then each photo has two
+    vectors: as indexed, and merged with its neighbours), else the store alone.
+
+    Every view (alpha-QE'd with the first store if asked) is searched for ``k`` in each store;
+    each label keeps its best similarity over views and stores, best first, ``k`` of them. The
+    top-``k`` lists hold the merged top ``k`` exactly, so this equals ranking every photo by its
+    best view and vector. With DBA a photo's own copy still scores 1 (its vector as indexed),
+    and DBA's gain for photos of the same class or object stays (their augmented vectors)."""
+    counts = [len(v) for v in views]
+    first = stores[0]
+    flat = np.concatenate([np.asarray(v, dtype=np.float32) for v in views]) if views else \
+        np.zeros((0, first.dim or 0), dtype=np.float32)
+    if expansion is not None and expansion.n > 0 and len(first):
+        flat = expand_queries(first, flat, expansion, allowed)
+    found = [store.query(flat, k, allowed) for store in stores]
+    out, start = [], 0
+    for n in counts:
+        part = [pair for per_store in found for pair in per_store[start : start + n]]
+        start += n
+        if len(part) == 1:
+            out.append(part[0])
+            continue
+        labels = np.concatenate([lab for lab, _ in part])
+        sims = np.concatenate([sim for _, sim in part])
+        out.append(best_per_label(labels, sims, k))
+    return out
+
+
 def hits_of(labels: list[int], sims: list[float], paths: dict[int, list[tuple[str, str]]], k: int
             ) -> list[SearchHit]:
     """The first ``k`` paths of the ranked vectors: every path of a shared (duplicate) vector is a
@@ -152,17 +234,16 @@ class SearchPipeline:
         self._catalog = catalog
         self.libraries = LibraryFilter(catalog)
 
-    def run(self, store: VectorStore, q: np.ndarray, k: int, library: Path | str | None = None,
-            expansion: QueryExpansion | None = None) -> list[list[SearchHit]]:
-        """One hit list per row of ``q`` (see :func:`as_queries`)."""
+    def run(self, stores: Sequence[VectorStore], views: Sequence[np.ndarray], k: int,
+            library: Path | str | None = None, expansion: QueryExpansion | None = None
+            ) -> list[list[SearchHit]]:
+        """One hit list per query, each given as its views, over ``stores`` (see :func:`rank`)."""
         lib_id, allowed = self.libraries.resolve(library)
         if k <= 0:
-            return [[] for _ in range(len(q))]
-        if expansion is not None and expansion.n > 0:
-            q = expand_queries(store, q, expansion, allowed)
+            return [[] for _ in range(len(views))]
         out: list[list[SearchHit]] = []
         found_offline = self._catalog.offline_library_roots()
-        for labels, sims in store.query(q, k, allowed):
+        for labels, sims in rank(stores, views, k, allowed, expansion):
             ids = labels.tolist()
             paths = self._catalog.paths_of_vectors(ids, lib_id)
             out.append(mark_offline(hits_of(ids, sims.tolist(), paths, k), found_offline))

@@ -26,6 +26,10 @@ class EmbedderConfig:
     #: index option, not part of the network: database-side augmentation with this many
     #: neighbours (0 = off). 3 measured best with bench/quality.py (flowers17 58.0 -> 65.2).
     dba: int = registry.DEFAULT_DBA
+    #: search options (the query side), kept with the index so that ``eval`` measures what
+    #: ``search`` and the GUI do: turned query views, and alpha-QE neighbours (0 = off)
+    rotations: bool = registry.DEFAULT_ROTATIONS
+    qe: int = registry.DEFAULT_QE
     batch_size: int = 16
     workers: int = 2
     download: bool = False

@@ -77,6 +77,10 @@ DEFAULT_SIZE = 384
 DEFAULT_DEVICE = "auto"
 #: Database-side augmentation with this many neighbours (0 = off); bench/quality.py.
 DEFAULT_DBA = 3
+#: Search with the query turned by 90/180/270 degrees too (bench/defaults_score.py).
+DEFAULT_ROTATIONS = True
+#: alpha query expansion with this many neighbours (0 = off; bench/defaults_score.py).
+DEFAULT_QE = 0
 #: Fine-tuning learns GeM's p (bench/finetune.py), so its descriptors default to GeM.
 DEFAULT_FINETUNE_POOLING = "gem"
 MIN_SIZE, MAX_SIZE = 32, 2048

@@ -41,6 +41,36 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--workers", type=int, help="image-decoding threads")
 
 
+def add_query_flags(parser: argparse.ArgumentParser) -> None:
+    """The query-side flags search and eval share (default: the data dir's settings)."""
+    group = parser.add_argument_group("query (default: the data dir's settings)")
+    turn = group.add_mutually_exclusive_group()
+    turn.add_argument("--no-rotations", dest="rotations", action="store_false", default=None,
+                      help="search with the query as it is only, not also turned by 90, 180 "
+                      "and 270 degrees (1 forward pass instead of 4 per query)")
+    turn.add_argument("--rotations", dest="rotations", action="store_true",
+                      help="also search with the query turned by 90, 180 and 270 degrees, "
+                      "each photo keeping its best score (finds sideways copies)")
+    group.add_argument("--qe", type=int, metavar="N",
+                       help="alpha query expansion with the top N neighbours (0 = off)")
+    group.add_argument("--alpha", type=float, default=3.0, help="similarity power for --qe")
+
+
+def query_settings(args: argparse.Namespace, default):
+    """``default`` (a QuerySettings) with the query flags of the command applied."""
+    from dataclasses import replace
+
+    from imgsearch_gui.ml.query_expansion import QueryExpansion
+
+    settings = default
+    if args.rotations is not None:
+        settings = replace(settings, rotations=args.rotations)
+    if args.qe is not None:
+        settings = replace(settings, expansion=QueryExpansion(args.qe, args.alpha)
+                           if args.qe > 0 else None)
+    return settings
+
+
 def config_from_args(args: argparse.Namespace, data_dir: Path):
     """The data dir's saved settings with the command's flags applied."""
     from imgsearch_gui.app.config import apply_overrides, load_config
@@ -77,14 +107,14 @@ def open_library(args: argparse.Namespace):
     embedder = load_model(config)
     writer = writer_options(args)
     try:
-        library = ImageLibrary.for_config(data_dir, embedder, config.dba, **writer)
+        library = ImageLibrary.for_config(data_dir, embedder, config, **writer)
     except CatalogCorruptError:
         if not getattr(args, "rebuild", False):
             raise
         aside = move_aside_damaged(data_dir)
         print(f"The damaged index was moved to {display_path(str(aside))}; rebuilding.",
               file=sys.stderr)
-        library = ImageLibrary.for_config(data_dir, embedder, config.dba, **writer)
+        library = ImageLibrary.for_config(data_dir, embedder, config, **writer)
     return library, data_dir, config
 
 

@@ -230,7 +230,7 @@ def run_whiten(args: argparse.Namespace) -> int:
             plain = library.embedder.with_whitening(None)
             library.close()
             config = replace(config, whitening=None)
-            library = ImageLibrary.for_config(data_dir, plain, config.dba, settings=config,
+            library = ImageLibrary.for_config(data_dir, plain, config, settings=config,
                                               **writer_options(args))
             roots = [lib.root for lib in library.libraries()]
             print(f"re-embedding {len(roots)} libraries without whitening ...")

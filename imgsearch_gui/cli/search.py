@@ -16,7 +16,7 @@ from pathlib import Path
 
 from imgsearch_gui.base.errors import UserError
 from imgsearch_gui.base.pathtext import display_path, path_json
-from imgsearch_gui.cli.common import open_library
+from imgsearch_gui.cli.common import add_query_flags, open_library, query_settings
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,7 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("queries", nargs="+", type=Path, metavar="QUERY_IMAGE")
     p.add_argument("-k", type=int, default=20, help="results per query (default 20)")
     p.add_argument("--library", type=Path, help="search only this indexed folder")
-    p.add_argument("--qe", type=int, default=0, metavar="N",
-                   help="alpha query expansion with the top N neighbours (0 = off)")
-    p.add_argument("--alpha", type=float, default=3.0, help="similarity power for --qe")
+    add_query_flags(p)
     p.add_argument("--json", action="store_true",
                    help="JSON Lines: one array of {path, score} per query, in order (a path that "
                         "is not valid UTF-8 also has path_b64, the base64 of its bytes)")
@@ -44,10 +42,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"cannot read query image {q}: no such file")
     if args.k < 1:
         raise UserError("-k must be at least 1")
-    from imgsearch_gui.ml.query_expansion import QueryExpansion
-
-    expansion = QueryExpansion(args.qe, args.alpha) if args.qe > 0 else None
     library, _, _ = open_library(args)
+    settings = query_settings(args, library.query)
     with library:
         for q in args.queries:
             try:
@@ -55,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             except ImageError as exc:
                 raise UserError(f"cannot read query image {q}: {exc.reason}") from exc
             t0 = time.perf_counter()
-            hits = library.search(image, k=args.k, library=args.library, expansion=expansion)
+            hits = library.search(image, k=args.k, library=args.library, settings=settings)
             log.debug("query %s: %.1f ms", q, (time.perf_counter() - t0) * 1000)
             if args.json:
                 # a hit of an offline library (unplugged drive) says so

@@ -53,10 +53,8 @@ def run_query(library, request: QueryRequest, k: int) -> QueryOutcome:
         if request.box is not None:
             image = image.crop(request.box)
         hits = library.search(image, k=k)
-    else:
-        from imgsearch_gui.app.search import mean_query  # QueryError if the photos cancel out
-
-        hits = library.search(mean_query([embedder.embed_image(im) for im in images]), k=k)
+    else:  # their mean query (QueryError if the photos cancel out), views as for one photo
+        hits = library.search(list(images), k=k)
     return QueryOutcome(request, images, list(hits), time.perf_counter() - t0)
 
 

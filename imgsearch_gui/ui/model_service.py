@@ -75,7 +75,7 @@ def open_library(data_dir: Path, model: ModelChoice):
     # One pass through the network now, so the first query is as fast as the others.
     embedder.embed_image(Image.new("RGB", (model.size, max(32, model.size * 3 // 4)), "gray"))
     _warm_up_decoding()
-    return ImageLibrary.for_config(data_dir, embedder, config.dba)
+    return ImageLibrary.for_config(data_dir, embedder, config)
 
 
 def _warm_up_decoding() -> None:

@@ -48,6 +48,9 @@ class CountingEmbedder:
     def embed_path(self, path):
         return self.inner.embed_path(path)
 
+    def embed_views(self, image, quarters=(0,)):
+        return self.inner.embed_views(image, quarters)
+
     def embed_files(
         self, paths: Sequence[str | os.PathLike[str]], cancel: CancelToken | None = None
     ) -> Iterator:

@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgsearch_gui.app.evaluation import PostProcessing, evaluate
+from imgsearch_gui.app.evaluation import EvalSettings, evaluate
+from imgsearch_gui.app.search import QuerySettings
+from imgsearch_gui.base import registry
 from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.base.errors import EvalError
 from imgsearch_gui.cli import dispatch as cli
 from imgsearch_gui.ml.embedder import load_embedder
+from imgsearch_gui.ml.query_expansion import QueryExpansion
 
 
 def _variant(path, class_seed, k):
@@ -53,11 +56,11 @@ def test_cache_avoids_embedding_twice(tiny, labelled, tmp_path, monkeypatch):
     evaluate(tiny, labelled, cache_dir=tmp_path / "cache")
     calls = []
     original = tiny.embed_files
-    monkeypatch.setattr(tiny, "embed_files", lambda paths, cancel=None: calls.append(len(paths))
-                        or original(paths, cancel))
+    monkeypatch.setattr(tiny, "embed_files", lambda paths, cancel=None, quarters=0:
+                        calls.append(len(paths)) or original(paths, cancel, quarters))
     again = evaluate(tiny, labelled, cache_dir=tmp_path / "cache",
-                     post=PostProcessing(whiten=0, qe="alpha", dba_n=1))
-    assert calls == [1]  # only the unreadable file is tried again
+                     settings=EvalSettings(1, QuerySettings(True, QueryExpansion(2)), whiten=0))
+    assert calls == [1]  # only the unreadable file is tried again (every view was cached)
     assert 0 <= again.map <= 1
 
 
@@ -101,12 +104,21 @@ def test_errors(tiny, tmp_path):
 
 def test_cli_eval_json(labelled, tmp_path, capsys):
     code = cli.main(["eval", str(labelled), "--json", "--data-dir", str(tmp_path / "d"),
-                     "--backbone", "tiny", "--size", "64", "--qe", "alpha", "--whiten", "8"])
+                     "--backbone", "tiny", "--size", "64", "--qe", "2", "--whiten", "8"])
     out = capsys.readouterr().out
     assert code == 0
     data = json.loads(out)
     assert {"map", "mp_at_1", "mp_at_5", "mp_at_10", "n_queries"} <= set(data)
     assert all(0 <= data[k] <= 1 for k in ("map", "mp_at_1", "mp_at_5", "mp_at_10"))
+    # what was measured: the data dir's defaults (a new one: the shipped ones), flags over them
+    assert data["settings"] == {"dba": registry.DEFAULT_DBA, "rotations": True, "qe": 2,
+                                "qe_alpha": 3.0, "whiten": 8, "whiten_power": 1.0}
+    cli.main(["eval", str(labelled), "--json", "--data-dir", str(tmp_path / "d"),
+              "--backbone", "tiny", "--size", "64", "--no-rotations", "--dba", "0"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["settings"] == {"dba": 0, "rotations": False, "qe": registry.DEFAULT_QE,
+                                "qe_alpha": None if not registry.DEFAULT_QE else 3.0,
+                                "whiten": None}
 
 
 def test_per_query_names_the_query_photos(tiny, labelled):
@@ -115,3 +127,24 @@ def test_per_query_names_the_query_photos(tiny, labelled):
     assert len(names) == result.n_queries == 12 and all(n.endswith(".png") for n in names)
     assert np.mean([ap for _, ap in result.per_query]) == pytest.approx(result.map)
     assert sorted(names) == sorted(str(p) for p in labelled.rglob("*.png"))
+
+
+@pytest.mark.parametrize("rotations", [True, False])
+def test_eval_measures_what_search_returns(tiny, labelled, tmp_path, rotations):
+    """Every query's AP from eval equals the AP of the ranking `ImageLibrary.search` returns for
+    the same photo in a library of the same photos, with DBA and the same query settings."""
+    from imgsearch_gui.app.library import ImageLibrary
+    from imgsearch_gui.ml.evaluate import compute_ap
+    from imgsearch_gui.ml.query_expansion import Augmentation
+
+    query = QuerySettings(rotations, QueryExpansion(1))
+    result = evaluate(tiny, labelled, settings=EvalSettings(dba=2, query=query))
+    assert result.settings.dba == 2 and result.settings.query == query
+    with ImageLibrary(tmp_path / "lib", tiny, augmentation=Augmentation(2), query=query) as lib:
+        list(lib.index_library(labelled))
+        for path, ap in result.per_query:
+            me = str((labelled / path).resolve())
+            ranking = [h.path for h in lib.search(path, k=100) if h.path != me]
+            positives = {str(p.resolve()) for p in (labelled / path).parent.glob("*.png")} - {me}
+            ranks = [i for i, p in enumerate(ranking) if p in positives]
+            assert compute_ap(ranks, len(positives)) == pytest.approx(ap, abs=1e-6), path

@@ -51,11 +51,13 @@ def test_augmented_vectors_are_dba_of_the_store(tmp_path, photo_factory, tiny):
         assert set(got) == set(raw)
         for lab, vec in expected.items():
             assert np.allclose(got[lab], vec, atol=1e-5)
-        # search ranks by the augmented vectors
+        # search ranks every photo by the better of its augmented and its indexed vector
         q = tiny.embed_path(tmp_path / "lib" / "4.png")
         hits = lib.search(q, k=15)
-        aug = np.stack([got[lab] for lab in sorted(got)])
-        assert hits[0].score == pytest.approx(float(np.max(aug @ q)), abs=1e-5)
+        best = np.maximum(np.stack([got[lab] for lab in sorted(got)]) @ q,
+                          np.stack([raw[lab] for lab in sorted(raw)]) @ q)
+        assert [h.score for h in hits] == pytest.approx(sorted(best, reverse=True), abs=1e-5)
+        assert hits[0].path.endswith("4.png") and hits[0].score == pytest.approx(1.0, abs=1e-5)
 
 
 def test_incremental_and_full_refresh(tmp_path, photo_factory, tiny):

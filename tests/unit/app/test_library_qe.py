@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from imgsearch_gui.app.library import ImageLibrary
+from imgsearch_gui.app.search import QuerySettings
 from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.ml.embedder import load_embedder
 from imgsearch_gui.ml.query_expansion import QueryExpansion
@@ -23,7 +24,7 @@ def test_expanded_search_equals_search_with_the_expanded_vector(tmp_path, photo_
         sims = vecs @ q
         manual = q + (sims[:, None] ** 1.0 * vecs).sum(axis=0)
         manual /= np.linalg.norm(manual)
-        expanded = lib.search(q, k=10, expansion=QueryExpansion(n=2, alpha=1.0))
+        expanded = lib.search(q, k=10, settings=QuerySettings(expansion=QueryExpansion(n=2, alpha=1.0)))
         direct = lib.search(manual, k=10)
         assert [h.path for h in expanded] == [h.path for h in direct]
         assert np.allclose([h.score for h in expanded], [h.score for h in direct], atol=1e-5)

@@ -156,8 +156,10 @@ def test_searches_during_a_reload_never_rank_with_raw_vectors(tmp_path, write_im
                                                               tiny_embedder, monkeypatch):
     """A long-lived DBA library starts a job after another process saved: it loads the index
     again, and the DBA sync of that reload takes a while. A search of another thread meanwhile
-    (the GUI's) uses the previous state whole (DBA scores: an identical photo scores below 1),
-    never the new raw store with no DBA store."""
+    (the GUI's) uses the previous state whole (the store and its DBA copy), never the new raw
+    store with no DBA store."""
+    from imgsearch_gui.app import search as search_mod
+
     a = [write_image(tmp_path / "a" / f"{i}.png", i) for i in range(8)]
     for i in range(8):
         write_image(tmp_path / "b" / f"{i}.png", 100 + i)
@@ -165,18 +167,27 @@ def test_searches_during_a_reload_never_rank_with_raw_vectors(tmp_path, write_im
     data = tmp_path / "data"
     dba = Augmentation(n=3)
     q = tiny_embedder.embed_path(a[0])[None, :]
+    ranked_over: list[int] = []  # how many stores each search ranked over
+    real_rank = search_mod.rank
+
+    def spy_rank(stores, *args, **kwargs):
+        ranked_over.append(len(stores))
+        return real_rank(stores, *args, **kwargs)
+
+    monkeypatch.setattr(search_mod, "rank", spy_rank)
     with ImageLibrary(data, embedder, augmentation=dba) as gui:
         _report(gui.index_library(tmp_path / "a"))
-        assert gui.search_vectors(q, k=1)[0][0].score < 0.9999  # DBA: below 1
+        assert gui.search_vectors(q, k=1)[0][0].score == pytest.approx(1.0, abs=1e-5)
+        assert ranked_over == [2]  # the store and its DBA copy
         with ImageLibrary(data, embedder, augmentation=dba) as other:
             _report(other.index_library(tmp_path / "b"))
         real = library_mod.sync_augmented
-        seen: list[float] = []
+        seen: list[int] = []
 
         def slow_sync(*args, **kwargs):
             if not seen:
                 searcher = threading.Thread(
-                    target=lambda: seen.append(gui.search_vectors(q, k=1)[0][0].score))
+                    target=lambda: seen.append(len(gui.search_vectors(q, k=1)[0])))
                 searcher.start()
                 searcher.join(30)
                 assert seen, "the search blocked during the reload"
@@ -184,7 +195,7 @@ def test_searches_during_a_reload_never_rank_with_raw_vectors(tmp_path, write_im
 
         monkeypatch.setattr(library_mod, "sync_augmented", slow_sync)
         _report(gui.index_library(tmp_path / "c"))
-        assert seen and seen[0] < 0.9999
+        assert seen == [1] and ranked_over[1] == 2  # the search meanwhile: with the DBA copy
         assert len(gui._searched) == len(gui.store) == 17
 
 

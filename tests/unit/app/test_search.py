@@ -125,15 +125,15 @@ def test_pipeline_searches_one_library_and_maps_hits_to_paths(two_libraries):
     cat, store, roots = two_libraries
     pipeline = search.SearchPipeline(cat)
     q = store.get([5])
-    (hits,) = pipeline.run(store, q, 3, library=roots[1])
+    (hits,) = pipeline.run([store], [q], 3, library=roots[1])
     assert [h.path for h in hits][0] == f"{roots[1]}/5.png"
     assert {h.library for h in hits} == {roots[1]} and len(hits) == 2
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)
-    assert pipeline.run(store, np.vstack([q, q]), 0) == [[], []]
+    assert pipeline.run([store], [q, q], 0) == [[], []]
     with pytest.raises(NotALibraryError):
-        pipeline.run(store, q, 0, library="/nowhere")
-    expanded = pipeline.run(store, q, 6, expansion=QueryExpansion(n=1))
-    direct = pipeline.run(store, search.expand_queries(store, q, QueryExpansion(n=1), None), 6)
+        pipeline.run([store], [q], 0, library="/nowhere")
+    expanded = pipeline.run([store], [q], 6, expansion=QueryExpansion(n=1))
+    direct = pipeline.run([store], [search.expand_queries(store, q, QueryExpansion(n=1), None)], 6)
     assert expanded == direct
 
 
@@ -146,3 +146,64 @@ def test_the_library_refuses_photos_that_cancel_out(tmp_path, write_image, embed
             lib.search(np.stack([v, -v]))
         with pytest.raises(QueryError, match="no query images"):
             lib.search([])
+
+
+def test_best_per_label_keeps_each_label_once_with_its_best_score():
+    labels = np.array([4, 7, 4, 9, 7])
+    sims = np.array([0.5, 0.9, 0.95, 0.1, 0.2], np.float32)
+    out_labels, out_sims = search.best_per_label(labels, sims, 10)
+    assert out_labels.tolist() == [4, 7, 9] and np.allclose(out_sims, [0.95, 0.9, 0.1])
+    assert search.best_per_label(labels, sims, 1)[0].tolist() == [4]
+
+
+def test_rank_of_views_equals_ranking_the_store_by_the_best_view():
+    rng = np.random.default_rng(3)
+    store = VectorStore("unused")
+    vectors = _unit(rng.normal(size=(50, 8)))
+    store.add(np.arange(50), vectors)
+    views = _unit(rng.normal(size=(4, 8)))
+    (labels, sims), = search.rank([store], [views], 5, None, None)
+    best = (views @ vectors.T).max(axis=0)
+    assert labels.tolist() == np.argsort(-best)[:5].tolist()
+    assert np.allclose(sims, np.sort(best)[::-1][:5], atol=1e-6)
+    # one view: exactly the store's own ranking
+    (one, _), = search.rank([store], [views[:1]], 5, None, None)
+    assert one.tolist() == store.query(views[:1], 5)[0][0].tolist()
+
+
+@pytest.mark.parametrize("turn", [Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,
+                                  Image.Transpose.ROTATE_270])
+def test_a_turned_copy_is_found_as_the_same_photo_only_with_rotations(
+        tmp_path, write_image, embedder, turn):
+    from imgsearch_gui.app.library import ImageLibrary
+
+    photo = write_image(tmp_path / "query.png", 1)
+    for seed in range(2, 8):
+        write_image(tmp_path / "lib" / f"other{seed}.png", seed)
+    with Image.open(photo) as im:
+        im.transpose(turn).save(tmp_path / "lib" / "turned.png")
+    with ImageLibrary(tmp_path / "data", embedder) as lib:
+        list(lib.index_library(tmp_path / "lib"))
+        turned = lib.search(photo, k=3, settings=search.QuerySettings(rotations=True))
+        upright = lib.search(photo, k=3, settings=search.QuerySettings(rotations=False))
+    assert turned[0].path.endswith("turned.png") and turned[0].score > 0.9999
+    found = {h.path.rsplit("/", 1)[-1]: h.score for h in upright}
+    assert found.get("turned.png", 0.0) < 0.999  # the upright query alone does not match it
+
+
+def test_rank_over_the_store_and_its_dba_copy_keeps_each_photos_best_vector(tmp_path):
+    from imgsearch_gui.app.augmented import sync_augmented
+    from imgsearch_gui.ml.query_expansion import Augmentation
+
+    rng = np.random.default_rng(5)
+    store, augmented = VectorStore(tmp_path / "a"), VectorStore(tmp_path / "b")
+    vectors = _unit(rng.normal(size=(40, 8)))
+    store.add(np.arange(40), vectors)
+    sync_augmented(store, augmented, Augmentation(n=3))
+    q = vectors[7:8]
+    (labels, sims), = search.rank([augmented, store], [q], 40, None, None)
+    best = np.maximum(q @ vectors.T, q @ augmented.get(np.arange(40)).T)[0]
+    assert labels.tolist() == np.argsort(-best).tolist()
+    # the photo itself: 1 from its vector as indexed, though its DBA vector scores less
+    assert labels[0] == 7 and sims[0] == pytest.approx(1.0, abs=1e-6)
+    assert float(q[0] @ augmented.get([7])[0]) < 0.999
