@@ -6,7 +6,8 @@ of the same feature maps (``RetrievalNet.describe_pools``), through the app's de
 Phase ``score`` (``bench/defaults_score.py``) runs every candidate through the search pipeline
 that ``imgsearch search`` and ``eval`` share.
 
-    python bench/defaults.py embed [--cache /tmp/imgsearch-bench] [--plan quick|full]
+    python bench/defaults.py embed [--cache /tmp/imgsearch-bench] [--plan quick|full|dear]
+    python bench/defaults.py cost   # images/s of each setting through Embedder.embed_files
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ PLANS = {
     "quick": [(384, False, "all")],
     "full": [(384, False, "all"), (512, False, "queries"), (640, False, "queries"),
              (384, True, "queries"), (512, True, "queries")],
+    # the dearer settings on the tuning halves only (with --half tune): 2 cores are slow
+    "dear": [(384, True, "queries"), (640, False, "queries")],
 }
 
 
@@ -86,14 +89,37 @@ def embed(paths: list[Path], size: int, multiscale: bool, view: str, cache: Path
     return rate
 
 
+def cost(sets, n: int = 48, rounds: int = 2) -> dict[str, float]:
+    """Images/s of each descriptor setting through ``Embedder.embed_files`` (what indexing
+    runs), on the same ``n`` photos, the settings interleaved, best of ``rounds``."""
+    photos = [p for s in sets if s.name == "flowers17" for p in s.paths][:n]
+    settings = [(384, False), (512, False), (640, False), (384, True), (512, True)]
+    embedders = {k: load_embedder(EmbedderConfig(size=k[0], multiscale=k[1], dba=0))
+                 for k in settings}
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for (size, ms), embedder in embedders.items():
+            t0 = time.perf_counter()
+            assert all(r.vector is not None for r in embedder.embed_files(photos))
+            key = f"{size}-{'ms' if ms else 'ss'}"
+            best[key] = max(best.get(key, 0.0), len(photos) / (time.perf_counter() - t0))
+    return {k: round(v, 1) for k, v in best.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("phase", choices=["embed"])
+    ap.add_argument("phase", choices=["embed", "cost"])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/imgsearch-bench"))
     ap.add_argument("--plan", choices=sorted(PLANS), default="full")
+    ap.add_argument("--half", choices=["tune", "confirm"], help="only this half of every set")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    sets = dev_sets(args.cache / "copies")
+    sets = [s for s in dev_sets(args.cache / "copies") if args.half in (None, s.half)]
+    if args.phase == "cost":
+        rates = cost(sets)
+        (args.cache / "cost.json").write_text(json.dumps(rates, indent=1))
+        print(json.dumps({"images_per_s": rates, "threads": torch.get_num_threads()}))
+        return
     library = sorted({p for s in sets for p in s.paths})
     queries = sorted({q for s in sets for q in s.queries})
     rates = {}

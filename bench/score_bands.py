@@ -24,6 +24,7 @@ from defaults_score import Candidate, Descriptors
 from devsets import dev_sets
 
 from imgsearch_gui.app.evaluation import EvalIndex, EvalSettings
+from imgsearch_gui.app.search import QuerySettings
 from imgsearch_gui.base.config import EmbedderConfig
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -32,14 +33,14 @@ QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 def shipped(args) -> Candidate:
     config = EmbedderConfig()
     return Candidate(args.size or config.size, config.multiscale, args.pooling or config.pooling,
-                     config.dba, config.qe, None, config.rotations)
+                     config.dba, config.qe, None, config.rotations, QuerySettings().turned_min)
 
 
 def _ranked_scores(index: EvalIndex, views: list[np.ndarray]) -> list[dict[int, float]]:
     from imgsearch_gui.app.search import rank
 
     views = [index.prepare(v) for v in views]
-    found = rank(index.stores, views, len(index.store), None, index.settings.query.expansion)
+    found = rank(index.stores, views, len(index.store), None, **index.settings.query.search_args())
     return [dict(zip(lab.tolist(), sim.tolist(), strict=True)) for lab, sim in found]
 
 

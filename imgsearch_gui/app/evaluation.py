@@ -22,6 +22,7 @@ import numpy as np
 
 from imgsearch_gui.app.augmented import sync_augmented
 from imgsearch_gui.app.search import QuerySettings, rank
+from imgsearch_gui.base import registry
 from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.base.errors import EvalError, ImageError
 from imgsearch_gui.base.images import is_supported, load_image
@@ -42,7 +43,7 @@ class EvalSettings:
     :func:`imgsearch_gui.app.search.rank`). ``whiten`` (eval only): PCA-whitening learned on
     the evaluated photos, as ``imgsearch whiten`` learns one on the library."""
 
-    dba: int = 0
+    dba: int = registry.DEFAULT_DBA  # the defaults: the shipped search
     query: QuerySettings = field(default_factory=QuerySettings)
     whiten: int | None = None  # 0 = full dimension, N = reduce to N, None = off
     whiten_power: float = 1.0
@@ -161,7 +162,8 @@ def cached_descriptors(
     embedder: Embedder, paths: list[Path], cache_dir: Path | None,
     progress: Callable[[Progress], None] | None = None, cancel: CancelToken | None = None,
     quarters: int = 0,
-) -> tuple[np.ndarray, list[int], list[tuple[str, str]], float]:
+) -> tuple[np.ndarray, list[int], list[tuple[str, str]], float]:  # progress: stage "embed"
+    # (upright) or "embed turned N" (a turned view)
     """(vectors of usable files, their indices into ``paths``, skipped (path, reason), seconds);
     each photo turned ``quarters`` x 90 degrees (a view of a rotation-robust query)."""
     cache: dict[str, np.ndarray] = {}
@@ -197,7 +199,8 @@ def cached_descriptors(
         else:
             cache[keys[i]] = result.vector
         if progress is not None:
-            progress(Progress("embed", n, len(todo), current=result.path))
+            stage = f"embed turned {90 * quarters}" if quarters else "embed"
+            progress(Progress(stage, n, len(todo), current=result.path))
     seconds = time.perf_counter() - t0
     if cancel is not None and cancel.cancelled:
         raise KeyboardInterrupt("evaluation cancelled")
@@ -208,6 +211,10 @@ def cached_descriptors(
     kept = [i for i, k in enumerate(keys) if k in cache]
     vectors = np.stack([cache[keys[i]] for i in kept]) if kept else np.zeros((0, embedder.meta.dim))
     return vectors.astype(np.float32), kept, skipped, seconds
+
+
+#: queries ranked at once: exact search holds (views x queries x photos) similarities
+_QUERY_CHUNK = 256
 
 
 class EvalIndex:
@@ -236,9 +243,12 @@ class EvalIndex:
     def rankings(self, views: list[np.ndarray], k: int | None = None) -> list[np.ndarray]:
         """The store's rows ranked for each query (given as its views), as search ranks them."""
         k = len(self.store) if k is None else k
-        views = [self.prepare(v) for v in views]
-        return [labels for labels, _ in rank(self.stores, views, k, None,
-                                             self.settings.query.expansion)]
+        out: list[np.ndarray] = []
+        for start in range(0, len(views), _QUERY_CHUNK):  # bounded memory: exact search
+            chunk = [self.prepare(v) for v in views[start : start + _QUERY_CHUNK]]
+            out += [labels for labels, _ in rank(self.stores, chunk, k, None,
+                                                 **self.settings.query.search_args())]
+        return out
 
 
 def view_descriptors(

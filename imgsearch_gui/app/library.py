@@ -78,7 +78,7 @@ from imgsearch_gui.base.errors import (
 from imgsearch_gui.base.meta import ModelMeta
 from imgsearch_gui.base.types import CancelToken, IndexReport, Progress, SearchHit
 from imgsearch_gui.index.store import HnswParams, VectorStore, pointer_stamp, read_pointer
-from imgsearch_gui.ml.query_expansion import Augmentation, QueryExpansion
+from imgsearch_gui.ml.query_expansion import Augmentation
 from imgsearch_gui.ml.whitening import learn_pca_whitening
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -616,7 +616,7 @@ class ImageLibrary:
         self._check_usable()
         settings = settings or self.query
         views = search.query_views(self.embedder, query, settings.quarter_turns)
-        return self._search_views([views], k, library, settings.expansion)[0]
+        return self._search_views([views], k, library, settings)[0]
 
     def search_vectors(
         self, vectors: np.ndarray, k: int = 20, library: Path | str | None = None,
@@ -626,18 +626,23 @@ class ImageLibrary:
         shared (duplicate) vector is a hit."""
         self._check_usable()
         q = search.as_queries(vectors, self.embedder.meta.dim)
-        expansion = (settings or self.query).expansion
-        return self._search_views([row[None, :] for row in q], k, library, expansion)
+        return self._search_views([row[None, :] for row in q], k, library, settings or self.query)
 
     def _search_views(self, views: list[np.ndarray], k: int, library: Path | str | None,
-                      expansion: QueryExpansion | None) -> list[list[SearchHit]]:
+                      settings: search.QuerySettings) -> list[list[SearchHit]]:
         self._refresh_for_read()
         self._check_usable()
         dim = self.embedder.meta.dim
         views = [search.as_queries(v, dim) for v in views]
         view = self._view  # one read: a reload meanwhile replaces it whole
         return view.pipeline.run(view.stores, views, k, library,
-                                 expansion if len(view.store) else None)
+                                 settings.expansion if len(view.store) else None,
+                                 self._bands(settings), settings.turned_min)
+
+    def _bands(self, settings: search.QuerySettings):
+        """The score bands of this model and search (None: not measured for them)."""
+        dba = self.augmentation.n if self.augmentation is not None else 0
+        return search.model_bands(self.embedder.config, dba, settings)
 
     # ------------------------------------------------------------------ libraries
     def libraries(self) -> list[LibraryInfo]:

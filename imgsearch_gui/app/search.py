@@ -22,12 +22,12 @@ from PIL import Image
 
 from imgsearch_gui.app import scan
 from imgsearch_gui.base import registry
+from imgsearch_gui.base.bands import MeasuredFor, ScoreBands, bands_for
 from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.base.errors import NotALibraryError, QueryError
 from imgsearch_gui.base.images import load_image
 from imgsearch_gui.base.types import SearchHit
 from imgsearch_gui.ml.query_expansion import QueryExpansion, expand
-from imgsearch_gui.ml.views import QUARTER_TURNS
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgsearch_gui.app.catalog import Catalog
@@ -66,18 +66,27 @@ class QuerySettings:
     #: score: sideways copies are found (one forward pass per view)
     rotations: bool = registry.DEFAULT_ROTATIONS
     expansion: QueryExpansion | None = None
+    #: a photo found by a turned view counts only at this similarity or more (a sideways copy
+    #: of the same photo), else photos that merely look alike when turned (a dress on its side
+    #: and trousers) crowd out the upright matches
+    turned_min: float = registry.DEFAULT_TURNED_MIN
 
     @classmethod
     def of(cls, config: EmbedderConfig) -> QuerySettings:
         return cls(config.rotations, QueryExpansion(config.qe) if config.qe > 0 else None)
 
+    def search_args(self) -> dict[str, object]:
+        """What :func:`rank` takes from these settings."""
+        return {"expansion": self.expansion, "turned_min": self.turned_min}
+
     @property
     def quarter_turns(self) -> tuple[int, ...]:
-        return QUARTER_TURNS if self.rotations else (0,)
+        return registry.QUARTER_TURNS if self.rotations else (0,)
 
     def describe(self) -> dict[str, object]:
         """The settings as plain data (``eval --json`` reports them)."""
         return {"rotations": self.rotations,
+                **({"turned_min": self.turned_min} if self.rotations else {}),
                 "qe": self.expansion.n if self.expansion else 0,
                 "qe_alpha": self.expansion.alpha if self.expansion else None}
 
@@ -170,27 +179,35 @@ def best_per_label(labels: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.nda
 
 
 def rank(stores: Sequence[VectorStore], views: Sequence[np.ndarray], k: int,
-         allowed: np.ndarray | None, expansion: QueryExpansion | None
-         ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The ranking of each query, given as its views (each (v, dim), unit rows), over
-    ``stores``: the augmented store and the store itself when DBA is on (then each photo has two
-    vectors: as indexed, and merged with its neighbours), else the store alone.
+         allowed: np.ndarray | None, expansion: QueryExpansion | None,
+         turned_min: float = registry.DEFAULT_TURNED_MIN) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ranking of each query, given as its views (each (v, dim), unit rows; row 0 as the
+    photo is, the others turned), over ``stores``: the augmented store and the store itself when
+    DBA is on (then each photo has two vectors: as indexed, and merged with its neighbours),
+    else the store alone.
 
-    Every view (alpha-QE'd with the first store if asked) is searched for ``k`` in each store;
-    each label keeps its best similarity over views and stores, best first, ``k`` of them. The
-    top-``k`` lists hold the merged top ``k`` exactly, so this equals ranking every photo by its
-    best view and vector. With DBA a photo's own copy still scores 1 (its vector as indexed),
-    and DBA's gain for photos of the same class or object stays (their augmented vectors)."""
+    Every view is searched for ``k`` in each store (the upright one alpha-QE'd with the first
+    store if asked: expanding a turned view would lift its look-alikes over the gate); a turned
+    view's pairs count only at ``turned_min`` or more; each label keeps its best
+    similarity over views and stores, best first, ``k`` of them. The top-``k`` lists hold the
+    merged top ``k`` exactly, so this equals ranking every photo by its best view and vector.
+    With DBA a photo's own copy still scores 1 (its vector as indexed), and DBA's gain for
+    photos of the same class or object stays (their augmented vectors)."""
     counts = [len(v) for v in views]
     first = stores[0]
     flat = np.concatenate([np.asarray(v, dtype=np.float32) for v in views]) if views else \
         np.zeros((0, first.dim or 0), dtype=np.float32)
     if expansion is not None and expansion.n > 0 and len(first):
-        flat = expand_queries(first, flat, expansion, allowed)
+        upright = np.cumsum([0, *counts[:-1]]).astype(np.int64)
+        flat[upright] = expand_queries(first, flat[upright], expansion, allowed)
     found = [store.query(flat, k, allowed) for store in stores]
     out, start = [], 0
     for n in counts:
-        part = [pair for per_store in found for pair in per_store[start : start + n]]
+        part = []
+        for per_store in found:
+            for view, (lab, sim) in enumerate(per_store[start : start + n]):
+                keep = slice(None) if view == 0 else sim >= turned_min
+                part.append((lab[keep], sim[keep]))
         start += n
         if len(part) == 1:
             out.append(part[0])
@@ -201,18 +218,20 @@ def rank(stores: Sequence[VectorStore], views: Sequence[np.ndarray], k: int,
     return out
 
 
-def hits_of(labels: list[int], sims: list[float], paths: dict[int, list[tuple[str, str]]], k: int
-            ) -> list[SearchHit]:
+def hits_of(labels: list[int], sims: list[float], paths: dict[int, list[tuple[str, str]]], k: int,
+            bands: ScoreBands | None = None) -> list[SearchHit]:
     """The first ``k`` paths of the ranked vectors: every path of a shared (duplicate) vector is a
-    hit, each path once; scores clipped to [-1, 1]."""
+    hit, each path once; scores clipped to [-1, 1], each with its band if ``bands``."""
     hits: list[SearchHit] = []
     seen: set[str] = set()
     for lab, sim in zip(labels, sims, strict=True):
+        score = float(min(1.0, max(-1.0, sim)))
+        band = bands.band(score) if bands is not None else None
         for path, root in paths.get(lab, ()):
             if path in seen:
                 continue
             seen.add(path)
-            hits.append(SearchHit(path, float(min(1.0, max(-1.0, sim))), len(hits) + 1, root))
+            hits.append(SearchHit(path, score, len(hits) + 1, root, band=band))
             if len(hits) >= k:
                 return hits
     return hits
@@ -235,16 +254,27 @@ class SearchPipeline:
         self.libraries = LibraryFilter(catalog)
 
     def run(self, stores: Sequence[VectorStore], views: Sequence[np.ndarray], k: int,
-            library: Path | str | None = None, expansion: QueryExpansion | None = None
+            library: Path | str | None = None, expansion: QueryExpansion | None = None,
+            bands: ScoreBands | None = None, turned_min: float = registry.DEFAULT_TURNED_MIN
             ) -> list[list[SearchHit]]:
-        """One hit list per query, each given as its views, over ``stores`` (see :func:`rank`)."""
+        """One hit list per query, each given as its views, over ``stores`` (see :func:`rank`);
+        each hit with its band when the model's ``bands`` are known."""
         lib_id, allowed = self.libraries.resolve(library)
         if k <= 0:
             return [[] for _ in range(len(views))]
         out: list[list[SearchHit]] = []
         found_offline = self._catalog.offline_library_roots()
-        for labels, sims in rank(stores, views, k, allowed, expansion):
+        for labels, sims in rank(stores, views, k, allowed, expansion, turned_min):
             ids = labels.tolist()
             paths = self._catalog.paths_of_vectors(ids, lib_id)
-            out.append(mark_offline(hits_of(ids, sims.tolist(), paths, k), found_offline))
+            out.append(mark_offline(hits_of(ids, sims.tolist(), paths, k, bands),
+                                    found_offline))
         return out
+
+
+def model_bands(config: EmbedderConfig, dba: int, settings: QuerySettings) -> ScoreBands | None:
+    """The score bands of this model and search (None: not measured for them)."""
+    setting = MeasuredFor(config.backbone, config.pooling, config.size, config.multiscale, dba,
+                          settings.expansion.n if settings.expansion else 0)
+    return bands_for(setting, weights=config.weights, whitening=config.whitening,
+                     layer=config.layer)

@@ -79,6 +79,11 @@ DEFAULT_DEVICE = "auto"
 DEFAULT_DBA = 3
 #: Search with the query turned by 90/180/270 degrees too (bench/defaults_score.py).
 DEFAULT_ROTATIONS = True
+#: quarter turns (counter-clockwise) a rotation-robust query is embedded at; 0 = as given
+QUARTER_TURNS = (0, 1, 2, 3)
+#: A photo found only by a turned view of the query counts at this cosine or more (a sideways
+#: copy), bench/defaults_score.py.
+DEFAULT_TURNED_MIN = 0.8
 #: alpha query expansion with this many neighbours (0 = off; bench/defaults_score.py).
 DEFAULT_QE = 0
 #: Fine-tuning learns GeM's p (bench/finetune.py), so its descriptors default to GeM.

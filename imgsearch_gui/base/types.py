@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from imgsearch_gui.base.bands import Band
+
 
 class CancelToken:
     """A cooperative cancel flag: long work checks ``cancelled`` between batches."""
@@ -76,3 +78,5 @@ class SearchHit:
     rank: int  # 1-based
     library: str | None = None
     offline: bool = False  # its library root is not reachable (e.g. an unplugged drive)
+    #: what the score means (``base/bands.py``), None where the model's bands were not measured
+    band: Band | None = None

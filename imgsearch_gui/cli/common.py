@@ -41,9 +41,12 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--workers", type=int, help="image-decoding threads")
 
 
-def add_query_flags(parser: argparse.ArgumentParser) -> None:
-    """The query-side flags search and eval share (default: the data dir's settings)."""
-    group = parser.add_argument_group("query (default: the data dir's settings)")
+def add_query_flags(parser: argparse.ArgumentParser, recorded: bool = False) -> None:
+    """The query-side flags search and eval share (default: the data dir's settings); for
+    ``index`` (``recorded``) they become the data dir's settings."""
+    title = ("search settings, kept with the index for later searches" if recorded
+             else "query (default: the data dir's settings)")
+    group = parser.add_argument_group(title)
     turn = group.add_mutually_exclusive_group()
     turn.add_argument("--no-rotations", dest="rotations", action="store_false", default=None,
                       help="search with the query as it is only, not also turned by 90, 180 "
@@ -53,7 +56,9 @@ def add_query_flags(parser: argparse.ArgumentParser) -> None:
                       "each photo keeping its best score (finds sideways copies)")
     group.add_argument("--qe", type=int, metavar="N",
                        help="alpha query expansion with the top N neighbours (0 = off)")
-    group.add_argument("--alpha", type=float, default=3.0, help="similarity power for --qe")
+    if not recorded:
+        group.add_argument("--alpha", type=float, help="similarity power of alpha-QE "
+                           "(default 3; 0 = average query expansion)")
 
 
 def query_settings(args: argparse.Namespace, default):
@@ -66,8 +71,10 @@ def query_settings(args: argparse.Namespace, default):
     if args.rotations is not None:
         settings = replace(settings, rotations=args.rotations)
     if args.qe is not None:
-        settings = replace(settings, expansion=QueryExpansion(args.qe, args.alpha)
-                           if args.qe > 0 else None)
+        settings = replace(settings, expansion=QueryExpansion(args.qe) if args.qe > 0 else None)
+    alpha = getattr(args, "alpha", None)
+    if alpha is not None and settings.expansion is not None:
+        settings = replace(settings, expansion=replace(settings.expansion, alpha=alpha))
     return settings
 
 
@@ -79,7 +86,8 @@ def config_from_args(args: argparse.Namespace, data_dir: Path):
         load_config(data_dir), backbone=args.backbone, pooling=args.pooling, size=args.size,
         layer=args.layer, multiscale=args.multiscale, device=args.device, weights=args.weights,
         download=args.download or None, batch_size=args.batch_size, workers=args.workers,
-        dba=getattr(args, "dba", None),
+        dba=getattr(args, "dba", None), rotations=getattr(args, "rotations", None),
+        qe=getattr(args, "qe", None),
     )
 
 

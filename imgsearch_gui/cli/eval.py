@@ -50,10 +50,14 @@ def run(args: argparse.Namespace) -> int:
         nonlocal bar
         if not sys.stderr.isatty() or args.json:
             return
-        if bar is None:
+        desc = "embedding" if event.stage == "embed" else event.stage.replace(
+            "embed turned", "embedding turned") + " degrees"
+        if bar is None or bar.desc != desc:  # a bar per view: upright, then each turn
             from tqdm import tqdm
 
-            bar = tqdm(total=event.total, unit="img", desc="embedding", file=sys.stderr)
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=event.total, unit="img", desc=desc, file=sys.stderr)
         bar.update(event.done - bar.n)
 
     try:

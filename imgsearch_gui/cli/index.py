@@ -18,7 +18,7 @@ from imgsearch_gui.base.errors import UserError
 from imgsearch_gui.base.logs import current_log_file
 from imgsearch_gui.base.pathtext import display_path, path_b64, path_json
 from imgsearch_gui.base.types import CancelToken, IndexReport, Progress
-from imgsearch_gui.cli.common import open_library, writer_options
+from imgsearch_gui.cli.common import add_query_flags, open_library, writer_options
 
 INDEX_EPILOG = """\
 A library folder that is missing, or empty while photos are indexed under it (an unplugged
@@ -66,6 +66,7 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--dba", type=int, metavar="N",
                    help="database-side augmentation with N neighbours (default 3; 0 = off); "
                    "kept for later runs")
+    add_query_flags(p, recorded=True)
     p.add_argument("--prune", action="store_true",
                    help="a DIR that is missing or empty: remove its photos from the index "
                    "(without it, such a library is offline and kept)")
@@ -266,6 +267,10 @@ def run_info(args: argparse.Namespace) -> int:
               f"{', multi-scale' if len(emb.meta.scales) > 1 else ''}")
         print(f"dim:       {emb.meta.dim}")
         print(f"whitening: {emb.meta.whitening_id or 'none'}")
+        query = library.query
+        print(f"search:    DBA {config.dba or 'off'}, rotations "
+              f"{'on' if query.rotations else 'off'}, alpha-QE "
+              f"{query.expansion.n if query.expansion else 'off'}")
         print(f"device:    {emb.device}")
         print(f"data dir:  {display_path(str(data_dir))}")
         print(f"cache:     {display_path(str(paths.cache_dir()))}")

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from imgsearch_gui.base.bands import Band
 from imgsearch_gui.base.errors import UserError
 from imgsearch_gui.base.pathtext import display_path, path_json
 from imgsearch_gui.cli.common import add_query_flags, open_library, query_settings
@@ -29,8 +30,10 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--library", type=Path, help="search only this indexed folder")
     add_query_flags(p)
     p.add_argument("--json", action="store_true",
-                   help="JSON Lines: one array of {path, score} per query, in order (a path that "
-                        "is not valid UTF-8 also has path_b64, the base64 of its bytes)")
+                   help="JSON Lines: one array of {path, score, band} per query, in order (a path "
+                        "that is not valid UTF-8 also has path_b64, the base64 of its bytes; band: "
+                        "same photo | very similar | similar | unrelated, for models whose score "
+                        "bands were measured)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,15 +58,18 @@ def run(args: argparse.Namespace) -> int:
             log.debug("query %s: %.1f ms", q, (time.perf_counter() - t0) * 1000)
             if args.json:
                 # a hit of an offline library (unplugged drive) says so
-                line = [hit_json(h.path, h.score) | ({"offline": True} if h.offline else {})
-                        for h in hits]
+                line = [hit_json(h.path, h.score) | ({"band": str(h.band)} if h.band else {})
+                        | ({"offline": True} if h.offline else {}) for h in hits]
                 sys.stdout.write(json.dumps(line) + "\n")
             else:
                 if len(args.queries) > 1:
                     print(f"# {display_path(str(q))}")
                 for h in hits:
                     offline = "  (offline)" if h.offline else ""
-                    print(f"{h.rank:3d}  {h.score:.4f}  {display_path(h.path)}{offline}")
+                    band = f"{h.band!s:13s} " if h.band else ""
+                    print(f"{h.rank:3d}  {h.score:.4f}  {band}{display_path(h.path)}{offline}")
+                if hits and hits[0].band == Band.UNRELATED:
+                    print("    (no close match: even the best hit is unrelated)")
             sys.stdout.flush()
     return 0
 

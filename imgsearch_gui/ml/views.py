@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import torch
 
-#: quarter turns (counter-clockwise) a rotation-robust query is embedded at; 0 = as given
-QUARTER_TURNS = (0, 1, 2, 3)
+from imgsearch_gui.base.registry import QUARTER_TURNS
+
+__all__ = ["QUARTER_TURNS", "mirror", "turn"]
 
 
 def turn(image: torch.Tensor, quarters: int) -> torch.Tensor:

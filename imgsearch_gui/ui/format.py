@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Sequence
 
+from imgsearch_gui.base.bands import Band
 from imgsearch_gui.base.images import SUPPORTED_EXTENSIONS, is_supported
 from imgsearch_gui.base.pathtext import display_path  # shared with the command line
 from imgsearch_gui.base.types import IndexReport, Progress, SearchHit
@@ -79,7 +80,20 @@ def results_summary(fetched: Sequence[SearchHit], shown: int, count: int, min_sc
         return "No results" if has_query else "No query yet"
     hidden = len([h for h in fetched[:count] if h.score < min_score])
     extra = f" ({hidden} below {min_score:.2f} hidden)" if hidden else ""
-    return f"{shown} results{extra}"
+    head = f"{shown} result{'' if shown == 1 else 's'}{extra}"
+    visible = [h for h in fetched[:count] if h.score >= min_score]
+    if not visible:
+        return head
+    best = visible[0]
+    if best.band is not None and best.band != Band.SAME_PHOTO:
+        # what the best hit is, so that a query with no real match says so
+        verdict = ("no close match: even the best is unrelated" if best.band == Band.UNRELATED
+                   else f"best: {best.band}")
+        return f"{head} · {verdict}"
+    if best.band == Band.SAME_PHOTO:
+        same = sum(1 for h in visible if h.band == Band.SAME_PHOTO)
+        return f"{head} · {same} the same photo"
+    return head
 
 
 def sort_paths(local: Sequence[str], remote: Sequence[str] = ()
@@ -148,16 +162,14 @@ def placeholder_text(hit: SearchHit, failed: bool) -> str:
 
 def hit_tooltip(hit: SearchHit) -> str:
     offline = "\noffline: its library is not reachable (an unplugged drive?)" if hit.offline else ""
-    return f"{display_path(hit.path)}\n#{hit.rank} · score {score_text(hit.score)}{offline}"
+    band = f" · {hit.band}" if hit.band is not None else ""
+    return f"{display_path(hit.path)}\n#{hit.rank} · score {score_text(hit.score)}{band}{offline}"
 
 
-def score_band(score: float) -> str:
-    """'strong' (near-identical), 'related' or 'weak': the grid colours scores by band."""
-    if score >= 0.8:
-        return "strong"
-    if score >= 0.5:
-        return "related"
-    return "weak"
+def score_band(hit: SearchHit) -> str:
+    """The colour class of a hit's score badge: its band's name, or "unknown" for a model whose
+    bands were not measured (``base/bands.py``)."""
+    return str(hit.band) if hit.band is not None else "unknown"
 
 
 def is_under(path: str, root: str) -> bool:

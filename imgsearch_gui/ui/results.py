@@ -329,7 +329,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         sbox = QRect(0, 0, metrics.horizontalAdvance(score) + 10, metrics.height() + 4)
         sbox.moveTopRight(badges_on.topRight())
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(_score_colour(hit.score))
+        painter.setBrush(_score_colour(hit))
         painter.drawRoundedRect(sbox, 4, 4)
         painter.setPen(QColor("white"))
         painter.drawText(sbox, Qt.AlignmentFlag.AlignCenter, score)
@@ -347,15 +347,18 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.restore()
 
 
-_BAND_COLOURS = {  # format.score_band: green near-identical, amber related, grey weak
-    "strong": (30, 130, 70, 220),
-    "related": (190, 120, 20, 220),
-    "weak": (110, 110, 110, 220),
+_BAND_COLOURS = {  # format.score_band: green the same photo, teal very similar, amber similar,
+    # grey unrelated; slate where the model's bands are not measured
+    "same photo": (30, 130, 70, 230),
+    "very similar": (20, 110, 140, 220),
+    "similar": (190, 120, 20, 220),
+    "unrelated": (120, 120, 120, 210),
+    "unknown": (60, 70, 90, 210),
 }
 
 
-def _score_colour(score: float) -> QColor:
-    return QColor(*_BAND_COLOURS[score_band(score)])
+def _score_colour(hit: SearchHit) -> QColor:
+    return QColor(*_BAND_COLOURS[score_band(hit)])
 
 
 class ResultsView(QListView):

@@ -111,7 +111,8 @@ def test_cli_eval_json(labelled, tmp_path, capsys):
     assert {"map", "mp_at_1", "mp_at_5", "mp_at_10", "n_queries"} <= set(data)
     assert all(0 <= data[k] <= 1 for k in ("map", "mp_at_1", "mp_at_5", "mp_at_10"))
     # what was measured: the data dir's defaults (a new one: the shipped ones), flags over them
-    assert data["settings"] == {"dba": registry.DEFAULT_DBA, "rotations": True, "qe": 2,
+    assert data["settings"] == {"dba": registry.DEFAULT_DBA, "rotations": True,
+                                "turned_min": registry.DEFAULT_TURNED_MIN, "qe": 2,
                                 "qe_alpha": 3.0, "whiten": 8, "whiten_power": 1.0}
     cli.main(["eval", str(labelled), "--json", "--data-dir", str(tmp_path / "d"),
               "--backbone", "tiny", "--size", "64", "--no-rotations", "--dba", "0"])

@@ -162,13 +162,26 @@ def test_rank_of_views_equals_ranking_the_store_by_the_best_view():
     vectors = _unit(rng.normal(size=(50, 8)))
     store.add(np.arange(50), vectors)
     views = _unit(rng.normal(size=(4, 8)))
-    (labels, sims), = search.rank([store], [views], 5, None, None)
+    (labels, sims), = search.rank([store], [views], 5, None, None, turned_min=-1.0)
     best = (views @ vectors.T).max(axis=0)
     assert labels.tolist() == np.argsort(-best)[:5].tolist()
     assert np.allclose(sims, np.sort(best)[::-1][:5], atol=1e-6)
     # one view: exactly the store's own ranking
     (one, _), = search.rank([store], [views[:1]], 5, None, None)
     assert one.tolist() == store.query(views[:1], 5)[0][0].tolist()
+    # a turned view's hits count only from turned_min up: the upright view's stay as they are
+    gate = float(np.sort((views[1:] @ vectors.T).ravel())[-3])  # the 3 best turned pairs pass
+    (gated, gated_sims), = search.rank([store], [views], 50, None, None, turned_min=gate)
+    upright = views[0] @ vectors.T
+    turned = np.where((views[1:] @ vectors.T) >= gate, views[1:] @ vectors.T, -np.inf).max(0)
+    want = np.maximum(upright, turned)
+    assert gated.tolist() == np.argsort(-want).tolist()
+    assert np.allclose(gated_sims, np.sort(want)[::-1], atol=1e-6)
+    # alpha-QE expands the upright view only: a turned view ranks as it is
+    qe = QueryExpansion(n=2)
+    (expanded, expanded_sims), = search.rank([store], [views], 50, None, qe, turned_min=gate)
+    up = search.expand_queries(store, views[:1], qe, None)[0] @ vectors.T
+    assert expanded.tolist() == np.argsort(-np.maximum(up, turned)).tolist()
 
 
 @pytest.mark.parametrize("turn", [Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,
@@ -186,9 +199,13 @@ def test_a_turned_copy_is_found_as_the_same_photo_only_with_rotations(
         list(lib.index_library(tmp_path / "lib"))
         turned = lib.search(photo, k=3, settings=search.QuerySettings(rotations=True))
         upright = lib.search(photo, k=3, settings=search.QuerySettings(rotations=False))
+        gated = lib.search(photo, k=3, settings=search.QuerySettings(turned_min=1.01))
     assert turned[0].path.endswith("turned.png") and turned[0].score > 0.9999
     found = {h.path.rsplit("/", 1)[-1]: h.score for h in upright}
     assert found.get("turned.png", 0.0) < 0.999  # the upright query alone does not match it
+    # the library passes the gate on: above any cosine, turned views find nothing
+    assert [h.path for h in gated] == [h.path for h in upright]
+    assert [h.score for h in gated] == pytest.approx([h.score for h in upright], abs=1e-5)
 
 
 def test_rank_over_the_store_and_its_dba_copy_keeps_each_photos_best_vector(tmp_path):

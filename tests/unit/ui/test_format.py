@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 
+from imgsearch_gui.base.bands import Band
 from imgsearch_gui.base.types import IndexReport, SearchHit, SkippedFile
 from imgsearch_gui.ui import format as fmt
 
@@ -55,7 +56,7 @@ def test_results_summary_counts_what_the_minimum_score_hides():
     assert fmt.results_summary(fetched, 4, 50, 0.0, True) == "4 results"
     assert fmt.results_summary(fetched, 2, 50, 0.5, True) == "2 results (2 below 0.50 hidden)"
     # only the hits within the count are counted as hidden
-    assert fmt.results_summary(fetched, 1, 3, 0.5, True) == "1 results (1 below 0.50 hidden)"
+    assert fmt.results_summary(fetched, 1, 3, 0.5, True) == "1 result (1 below 0.50 hidden)"
 
 
 def test_paths_sort_into_folders_photos_and_the_rest(tmp_path):
@@ -93,9 +94,24 @@ def test_messages_about_what_is_not_a_photo():
 
 def test_scores_their_bands_and_tooltips():
     assert fmt.score_text(0.98765) == "0.988"
-    assert [fmt.score_band(s) for s in (1.0, 0.8, 0.79, 0.5, 0.49, -1.0)] == [
-        "strong", "strong", "related", "related", "weak", "weak"]
+    assert fmt.score_band(SearchHit("/p/a.jpg", 0.5, 3)) == "unknown"
+    assert fmt.score_band(SearchHit("/p/a.jpg", 0.5, 3, band=Band.SIMILAR)) == "similar"
     assert fmt.hit_tooltip(SearchHit("/p/a.jpg", 0.5, 3)) == "/p/a.jpg\n#3 · score 0.500"
+    assert fmt.hit_tooltip(SearchHit("/p/a.jpg", 0.5, 3, band=Band.SIMILAR)) == \
+        "/p/a.jpg\n#3 · score 0.500 · similar"
+
+
+def test_the_summary_says_what_the_best_hit_is():
+    def hits(*bands):
+        return [SearchHit(f"/p/{i}", 0.9 - i / 10, i + 1, band=b) for i, b in enumerate(bands)]
+
+    assert fmt.results_summary(hits(None, None), 2, 50, 0.0, True) == "2 results"
+    assert fmt.results_summary(hits(Band.SAME_PHOTO, Band.SAME_PHOTO, Band.SIMILAR), 3, 50, 0.0,
+                               True) == "3 results · 2 the same photo"
+    assert fmt.results_summary(hits(Band.VERY_SIMILAR, Band.SIMILAR), 2, 50, 0.0, True) == \
+        "2 results · best: very similar"
+    assert fmt.results_summary(hits(Band.UNRELATED), 1, 50, 0.0, True) == \
+        "1 result · no close match: even the best is unrelated"
 
 
 def test_is_under(tmp_path):
