@@ -136,9 +136,15 @@ def gains(results: dict[str, dict[str, float]], ref: dict[str, dict[str, float]]
     for set_name, metrics in results.items():
         kind = set_name.split("|")[1]
         for m in HEADLINE[kind]:
-            base = ref[set_name][m]
-            value = (metrics[m] / base - 1 if relative
-                     else (metrics[m] - base) / max(CEILING[m] - base, 1e-9))
+            base, room = ref[set_name][m], CEILING[m] - ref[set_name][m]
+            if relative:
+                value = metrics[m] / base - 1
+            elif room < 1e-9:  # the reference is perfect here: no error to remove, only to add
+                if metrics[m] >= base - 1e-9:
+                    continue  # says nothing about this candidate
+                value = -1.0
+            else:
+                value = (metrics[m] - base) / room
             out[f"{set_name.split('|')[0]}:{m}"] = value
     return out
 
@@ -169,7 +175,17 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/imgsearch-bench"))
     ap.add_argument("--out", type=Path, default=Path("/tmp/imgsearch-bench/scores.json"))
     ap.add_argument("--top", type=int, default=3, help="descriptor settings taken to stage 2")
+    ap.add_argument("--candidates", type=Path, help="a JSON list of candidates (Candidate "
+                    "fields) to score on both halves, instead of the search")
+    ap.add_argument("--table", nargs="+", metavar="NAME", help="print the README table of "
+                    "these candidates from --out (and cost.json) and exit")
     args = ap.parse_args()
+    if args.table:
+        cost_file = args.cache / "cost.json"
+        cost = json.loads(cost_file.read_text()) if cost_file.exists() else None
+        for half in ("tune", "confirm"):
+            print(f"\n{half} halves\n\n" + table(args.out, args.table, half, cost))
+        return
     _memoise_whitening()
     sets = dev_sets(args.cache / "copies")
     desc = Descriptors(args.cache)
@@ -190,6 +206,12 @@ def main() -> None:
                          "worst": min(g.values()), "seconds": time.perf_counter() - t0}
         return rows[key]["worst"]
 
+    if args.candidates:
+        for fields in json.loads(args.candidates.read_text()):
+            c = Candidate(**fields)
+            print(f"{c.name:36s} tune {run(c):+.3f} confirm {run(c, 'confirm'):+.3f}", flush=True)
+        args.out.write_text(json.dumps({"reference": ref, "rows": rows}, indent=1))
+        return
     stage1 = sorted(grid(desc), key=run, reverse=True)
     for c in stage1:
         print(f"stage1 {c.name:28s} worst {run(c):+.3f}", flush=True)
@@ -214,6 +236,35 @@ def main() -> None:
                                    indent=1))
     print("best on the tuning halves:", best.name, f"worst gain {run(best):+.3f};",
           f"confirm halves worst gain {run(best, 'confirm'):+.3f}")
+
+
+
+def table(scores: Path, names: list[str], half: str, cost: dict[str, float] | None) -> str:
+    """The README's quality table: the scores of candidates ``names`` on the ``half`` halves,
+    the reference first, with their share of the reference's error removed in the worst set."""
+    data = json.loads(scores.read_text())
+    ref = data["reference"][half]
+    sets = list(ref)
+    head = ("| candidate | " + " | ".join(
+        f"{s.split('|')[0]} {m}" for s in sets for m in HEADLINE[s.split('|')[1]])
+        + " | worst error removed | images/s |")
+    lines = [head, "|---|" + "---:|" * (sum(len(HEADLINE[s.split('|')[1]]) for s in sets) + 2)]
+
+    def fmt(metric: str, v: float) -> str:
+        return f"{v:.3f}" if metric == "ns" else f"{100 * v:.1f}"
+
+    for name in names:
+        if name != "reference" and f"{name}|{half}" not in data["rows"]:
+            continue  # not embedded for this half (the dear settings: tuning halves only)
+        row = ref if name == "reference" else data["rows"][f"{name}|{half}"]["results"]
+        worst = 0.0 if name == "reference" else data["rows"][f"{name}|{half}"]["worst"]
+        c = REFERENCE if name == "reference" else Candidate(**data["rows"][f"{name}|{half}"]
+                                                            ["candidate"])
+        rate = (cost or {}).get(f"{c.size}-{'ms' if c.multiscale else 'ss'}", "")
+        cells = [fmt(m, row[s][m]) for s in sets for m in HEADLINE[s.split('|')[1]]]
+        label = "reference (rmac 384)" if name == "reference" else name
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {100 * worst:+.0f} % | {rate} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,7 +65,8 @@ class QuerySettings:
     #: also search with the query turned by 90, 180 and 270 degrees, each photo keeping its best
     #: score: sideways copies are found (one forward pass per view)
     rotations: bool = registry.DEFAULT_ROTATIONS
-    expansion: QueryExpansion | None = None
+    expansion: QueryExpansion | None = field(default_factory=lambda: (
+        QueryExpansion(registry.DEFAULT_QE) if registry.DEFAULT_QE > 0 else None))
     #: a photo found by a turned view counts only at this similarity or more (a sideways copy
     #: of the same photo), else photos that merely look alike when turned (a dress on its side
     #: and trousers) crowd out the upright matches
@@ -186,27 +187,33 @@ def rank(stores: Sequence[VectorStore], views: Sequence[np.ndarray], k: int,
     DBA is on (then each photo has two vectors: as indexed, and merged with its neighbours),
     else the store alone.
 
-    Every view is searched for ``k`` in each store (the upright one alpha-QE'd with the first
-    store if asked: expanding a turned view would lift its look-alikes over the gate); a turned
-    view's pairs count only at ``turned_min`` or more; each label keeps its best
-    similarity over views and stores, best first, ``k`` of them. The top-``k`` lists hold the
-    merged top ``k`` exactly, so this equals ranking every photo by its best view and vector.
-    With DBA a photo's own copy still scores 1 (its vector as indexed), and DBA's gain for
-    photos of the same class or object stays (their augmented vectors)."""
-    counts = [len(v) for v in views]
+    With ``expansion`` the upright view is searched both as it is and alpha-QE'd (with the first
+    store): the expanded query finds more of the same class or object, the plain one keeps the
+    photo itself at 1 (measured: the same rankings as the expanded query alone). Turned views
+    are not expanded (that would lift their look-alikes over the gate) and their pairs count only
+    at ``turned_min`` or more. Every row is searched for ``k`` in each store; each label keeps its
+    best similarity over the rows and stores, best first, ``k`` of them. The top-``k`` lists hold
+    the merged top ``k`` exactly, so this equals ranking every photo by its best row and vector.
+    With DBA a photo's own copy still scores 1 (its vector as indexed), and DBA's gain for photos
+    of the same class or object stays (their augmented vectors)."""
     first = stores[0]
-    flat = np.concatenate([np.asarray(v, dtype=np.float32) for v in views]) if views else \
-        np.zeros((0, first.dim or 0), dtype=np.float32)
-    if expansion is not None and expansion.n > 0 and len(first):
-        upright = np.cumsum([0, *counts[:-1]]).astype(np.int64)
-        flat[upright] = expand_queries(first, flat[upright], expansion, allowed)
+    rows: list[np.ndarray] = []
+    gated: list[np.ndarray] = []  # per query, which of its rows the gate applies to
+    expand_on = expansion is not None and expansion.n > 0 and len(first) > 0
+    for v in views:
+        v = np.asarray(v, dtype=np.float32)
+        extra = expand_queries(first, v[:1], expansion, allowed) if expand_on else v[:0]
+        rows.append(np.concatenate([v[:1], extra, v[1:]]))
+        gated.append(np.arange(len(rows[-1])) >= 1 + len(extra))
+    flat = np.concatenate(rows) if rows else np.zeros((0, first.dim or 0), dtype=np.float32)
     found = [store.query(flat, k, allowed) for store in stores]
     out, start = [], 0
-    for n in counts:
+    for query_rows, gate in zip(rows, gated, strict=True):
+        n = len(query_rows)
         part = []
         for per_store in found:
-            for view, (lab, sim) in enumerate(per_store[start : start + n]):
-                keep = slice(None) if view == 0 else sim >= turned_min
+            for row, (lab, sim) in enumerate(per_store[start : start + n]):
+                keep = sim >= turned_min if gate[row] else slice(None)
                 part.append((lab[keep], sim[keep]))
         start += n
         if len(part) == 1:

@@ -24,7 +24,7 @@ class EmbedderConfig:
     weights: str | None = None
     whitening: str | None = None  # a PCA-whitening file learned on the library (ml/whitening.py)
     #: index option, not part of the network: database-side augmentation with this many
-    #: neighbours (0 = off). 3 measured best with bench/quality.py (flowers17 58.0 -> 65.2).
+    #: neighbours (0 = off); the default chosen by bench/defaults_score.py.
     dba: int = registry.DEFAULT_DBA
     #: search options (the query side), kept with the index so that ``eval`` measures what
     #: ``search`` and the GUI do: turned query views, and alpha-QE neighbours (0 = off)

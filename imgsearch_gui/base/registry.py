@@ -75,17 +75,18 @@ DEFAULT_BACKBONE = "efficientnet_lite0"
 DEFAULT_POOLING = "rmac"
 DEFAULT_SIZE = 384
 DEFAULT_DEVICE = "auto"
-#: Database-side augmentation with this many neighbours (0 = off); bench/quality.py.
-DEFAULT_DBA = 3
+#: Database-side augmentation with this many neighbours (0 = off): chosen with alpha-QE and
+#: rotations by the worst case over every dev set (bench/defaults_score.py, README "Defaults").
+DEFAULT_DBA = 5
 #: Search with the query turned by 90/180/270 degrees too (bench/defaults_score.py).
 DEFAULT_ROTATIONS = True
 #: quarter turns (counter-clockwise) a rotation-robust query is embedded at; 0 = as given
 QUARTER_TURNS = (0, 1, 2, 3)
 #: A photo found only by a turned view of the query counts at this cosine or more (a sideways
 #: copy), bench/defaults_score.py.
-DEFAULT_TURNED_MIN = 0.8
+DEFAULT_TURNED_MIN = 0.85
 #: alpha query expansion with this many neighbours (0 = off; bench/defaults_score.py).
-DEFAULT_QE = 0
+DEFAULT_QE = 2
 #: Fine-tuning learns GeM's p (bench/finetune.py), so its descriptors default to GeM.
 DEFAULT_FINETUNE_POOLING = "gem"
 MIN_SIZE, MAX_SIZE = 32, 2048

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from imgsearch_gui import __version__
-from imgsearch_gui.base import paths
+from imgsearch_gui.base import paths, registry
 from imgsearch_gui.base.errors import UserError
 from imgsearch_gui.base.logs import current_log_file
 from imgsearch_gui.base.pathtext import display_path, path_b64, path_json
@@ -64,7 +64,8 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--rebuild", action="store_true",
                    help="drop the index and embed everything again (e.g. after a model change)")
     p.add_argument("--dba", type=int, metavar="N",
-                   help="database-side augmentation with N neighbours (default 3; 0 = off); "
+                   help="database-side augmentation with N neighbours "
+                   f"(default {registry.DEFAULT_DBA}; 0 = off); "
                    "kept for later runs")
     add_query_flags(p, recorded=True)
     p.add_argument("--prune", action="store_true",

@@ -167,9 +167,12 @@ def test_close_during_indexing_asks_then_cancels_and_waits(make_window, big_libr
     window.close()
     assert window.isVisible() and window.indexing  # declined: keeps going
     worker = window.index_queue.worker
+    finished: list[bool] = []
+    worker.finished.connect(lambda: finished.append(True))  # the worker may be deleted after
+    token = worker.token
     window.confirm = lambda title, text: asked.append(title) or True
     window.close()
     assert asked == ["Stop indexing and quit?"] * 2
     assert not window.isVisible()
-    assert worker.isFinished() and worker.cancelled
+    assert finished and token.cancelled
     assert window.library is None  # closed after the workers stopped

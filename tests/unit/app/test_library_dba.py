@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from imgsearch_gui.app.library import AUGMENTED_DIR, ImageLibrary
+from imgsearch_gui.app.search import QuerySettings
 from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.ml.embedder import load_embedder
 from imgsearch_gui.ml.query_expansion import Augmentation
@@ -53,7 +54,7 @@ def test_augmented_vectors_are_dba_of_the_store(tmp_path, photo_factory, tiny):
             assert np.allclose(got[lab], vec, atol=1e-5)
         # search ranks every photo by the better of its augmented and its indexed vector
         q = tiny.embed_path(tmp_path / "lib" / "4.png")
-        hits = lib.search(q, k=15)
+        hits = lib.search(q, k=15, settings=QuerySettings(expansion=None))  # DBA alone
         best = np.maximum(np.stack([got[lab] for lab in sorted(got)]) @ q,
                           np.stack([raw[lab] for lab in sorted(raw)]) @ q)
         assert [h.score for h in hits] == pytest.approx(sorted(best, reverse=True), abs=1e-5)

@@ -132,9 +132,16 @@ def test_pipeline_searches_one_library_and_maps_hits_to_paths(two_libraries):
     assert pipeline.run([store], [q, q], 0) == [[], []]
     with pytest.raises(NotALibraryError):
         pipeline.run([store], [q], 0, library="/nowhere")
-    expanded = pipeline.run([store], [q], 6, expansion=QueryExpansion(n=1))
-    direct = pipeline.run([store], [search.expand_queries(store, q, QueryExpansion(n=1), None)], 6)
-    assert expanded == direct
+    # alpha-QE: every photo by the better of the plain and the expanded query (itself stays 1)
+    (expanded,) = pipeline.run([store], [q], 6, expansion=QueryExpansion(n=2, alpha=1.0))
+    eq = search.expand_queries(store, q, QueryExpansion(n=2, alpha=1.0), None)
+    labels, vectors = store.vectors()
+    best = np.maximum(vectors @ q[0], vectors @ eq[0])
+    assert [h.score for h in expanded] == pytest.approx(np.sort(best)[::-1][:6].tolist(), abs=1e-6)
+    assert expanded[0].path.endswith("5.png") and expanded[0].score == pytest.approx(1.0, abs=1e-5)
+    plain = dict(zip(labels.tolist(), (vectors @ q[0]).tolist(), strict=True))
+    assert any(h.score > plain[int(h.path.rsplit("/", 1)[1].split(".")[0])] + 1e-4
+               for h in expanded)  # the expansion raised some photos' scores
 
 
 def test_the_library_refuses_photos_that_cancel_out(tmp_path, write_image, embedder):
@@ -177,11 +184,11 @@ def test_rank_of_views_equals_ranking_the_store_by_the_best_view():
     want = np.maximum(upright, turned)
     assert gated.tolist() == np.argsort(-want).tolist()
     assert np.allclose(gated_sims, np.sort(want)[::-1], atol=1e-6)
-    # alpha-QE expands the upright view only: a turned view ranks as it is
+    # alpha-QE: the upright view searched as it is and expanded; a turned view ranks as it is
     qe = QueryExpansion(n=2)
     (expanded, expanded_sims), = search.rank([store], [views], 50, None, qe, turned_min=gate)
     up = search.expand_queries(store, views[:1], qe, None)[0] @ vectors.T
-    assert expanded.tolist() == np.argsort(-np.maximum(up, turned)).tolist()
+    assert expanded.tolist() == np.argsort(-np.maximum(np.maximum(up, upright), turned)).tolist()
 
 
 @pytest.mark.parametrize("turn", [Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,

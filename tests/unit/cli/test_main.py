@@ -158,14 +158,15 @@ def test_dba_is_on_by_default_and_kept_per_data_dir(library, tmp_path, capsys):
     data = tmp_path / "data"
     query = library / "sub1" / "img04.PNG"
     run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
-    _, out, _ = run(capsys, "search", str(query), "--json", "--data-dir", str(data))
+    # --qe 0: DBA alone (the shipped search also expands the query)
+    _, out, _ = run(capsys, "search", str(query), "--json", "--qe", "0", "--data-dir", str(data))
     augmented = json.loads(out)
     # each photo scores the better of its indexed and its augmented vector: the photo itself 1
     assert augmented[0]["path"] == str(query.resolve())
     assert augmented[0]["score"] == pytest.approx(1.0, abs=1e-4)
     assert (data / "index-dba").is_dir()
     code, _, _ = run(capsys, "index", str(library), "--dba", "0", "--data-dir", str(data), *TINY)
-    _, out, _ = run(capsys, "search", str(query), "--json", "--data-dir", str(data))
+    _, out, _ = run(capsys, "search", str(query), "--json", "--qe", "0", "--data-dir", str(data))
     plain = json.loads(out)
     assert code == 0 and plain[0]["score"] == pytest.approx(1.0, abs=1e-4)
     with_dba = {h["path"]: h["score"] for h in augmented}
