@@ -88,26 +88,30 @@ def label_retrieval(vectors: np.ndarray, labels: Sequence[object],
     if query_mask is not None:
         usable &= query_mask
     queries = np.flatnonzero(usable)
-    aps, p1, p5, p10 = [], [], [], []
+    per_query: list[tuple[np.ndarray, int]] = []
     for start in range(0, len(queries), 512):
         q = queries[start : start + 512]
         sim = query_vectors[q] @ vectors.T
         sim[np.arange(len(q)), q] = -np.inf  # itself excluded
         positives = same[q]
-        for row, ranks in enumerate(_ranks_from_similarity(sim, positives)):
-            npos = int(positives[row].sum())
-            aps.append(compute_ap(ranks, npos))
-            p1.append(float(np.sum(ranks < 1)) / 1)
-            p5.append(float(np.sum(ranks < 5)) / 5)
-            p10.append(float(np.sum(ranks < 10)) / 10)
+        per_query += [(ranks, int(positives[row].sum()))
+                      for row, ranks in enumerate(_ranks_from_similarity(sim, positives))]
+    return _scores(per_query, tuple(int(i) for i in queries))
+
+
+def _scores(per_query: Sequence[tuple[np.ndarray, int]], query_rows: tuple[int, ...] = ()
+            ) -> RetrievalScores:
+    """mAP and mP@1/5/10 from each query's (0-based ranks of its positives, number of them)."""
+    aps = [compute_ap(ranks, n) for ranks, n in per_query]
+    at = {k: [float(np.sum(ranks < k)) / k for ranks, _ in per_query] for k in (1, 5, 10)}
     return RetrievalScores(
         map=float(np.mean(aps)) if aps else 0.0,
-        mp_at_1=float(np.mean(p1)) if p1 else 0.0,
-        mp_at_5=float(np.mean(p5)) if p5 else 0.0,
-        mp_at_10=float(np.mean(p10)) if p10 else 0.0,
+        mp_at_1=float(np.mean(at[1])) if aps else 0.0,
+        mp_at_5=float(np.mean(at[5])) if aps else 0.0,
+        mp_at_10=float(np.mean(at[10])) if aps else 0.0,
         n_queries=len(aps),
         per_query_ap=tuple(aps),
-        query_rows=tuple(int(i) for i in queries),
+        query_rows=query_rows,
     )
 
 
@@ -129,18 +133,5 @@ def ranking_scores(rankings: Sequence[np.ndarray], positives: Sequence[np.ndarra
                    ) -> RetrievalScores:
     """mAP and mP@1/5/10 of given rankings (what the search pipeline returned, the query and
     junk already left out): ``positives[i]`` are the relevant items of query i."""
-    aps, p1, p5, p10 = [], [], [], []
-    for ranking, pos in zip(rankings, positives, strict=True):
-        ranks = np.flatnonzero(np.isin(np.asarray(ranking), pos))
-        aps.append(compute_ap(ranks, len(pos)))
-        p1.append(float(np.sum(ranks < 1)))
-        p5.append(float(np.sum(ranks < 5)) / 5)
-        p10.append(float(np.sum(ranks < 10)) / 10)
-    return RetrievalScores(
-        map=float(np.mean(aps)) if aps else 0.0,
-        mp_at_1=float(np.mean(p1)) if p1 else 0.0,
-        mp_at_5=float(np.mean(p5)) if p5 else 0.0,
-        mp_at_10=float(np.mean(p10)) if p10 else 0.0,
-        n_queries=len(aps),
-        per_query_ap=tuple(aps),
-    )
+    return _scores([(np.flatnonzero(np.isin(np.asarray(ranking), pos)), len(pos))
+                    for ranking, pos in zip(rankings, positives, strict=True)])
