@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from imgsearch_gui.base import registry
 from imgsearch_gui.cli import dispatch as cli
 
 TINY = ["--backbone", "tiny", "--size", "64"]
@@ -243,3 +244,19 @@ def test_whiten_dim_must_be_positive(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["whiten", "--dim", "0", "--data-dir", str(tmp_path)])
     assert info.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+
+
+def test_search_settings_are_recorded_by_index_and_used_by_search_and_eval(library, tmp_path,
+                                                                           capsys):
+    data = tmp_path / "data"
+    run(capsys, "index", str(library), "--data-dir", str(data), *TINY)
+    _, out, _ = run(capsys, "info", "--data-dir", str(data))
+    assert f"search:    DBA {registry.DEFAULT_DBA}, rotations on, alpha-QE {registry.DEFAULT_QE}" \
+        in out
+    code, _, _ = run(capsys, "index", str(library), "--no-rotations", "--qe", "0",
+                     "--data-dir", str(data), *TINY)
+    _, out, _ = run(capsys, "info", "--data-dir", str(data))
+    assert code == 0 and "rotations off, alpha-QE off" in out
+    _, out, _ = run(capsys, "eval", str(library), "--json", "--data-dir", str(data), *TINY)
+    settings = json.loads(out)["settings"]
+    assert settings["rotations"] is False and settings["qe"] == 0  # eval measures them too
