@@ -37,11 +37,7 @@ def shipped(args) -> Candidate:
 
 
 def _ranked_scores(index: EvalIndex, views: list[np.ndarray]) -> list[dict[int, float]]:
-    from imgsearch_gui.app.search import rank
-
-    views = [index.prepare(v) for v in views]
-    found = rank(index.stores, views, len(index.store), None, **index.settings.query.search_args())
-    return [dict(zip(lab.tolist(), sim.tolist(), strict=True)) for lab, sim in found]
+    return [dict(zip(lab.tolist(), sim.tolist(), strict=True)) for lab, sim in index.ranked(views)]
 
 
 def distributions(desc: Descriptors, c: Candidate) -> dict[str, list[float]]:

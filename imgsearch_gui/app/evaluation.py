@@ -189,9 +189,7 @@ def cached_descriptors(
     skipped: list[tuple[str, str]] = []
     t0 = time.perf_counter()
     todo_paths = [paths[i] for i in todo]
-    results = (() if not todo_paths
-               else embedder.embed_files(todo_paths, cancel=cancel, quarters=quarters) if quarters
-               else embedder.embed_files(todo_paths, cancel=cancel))
+    results = embedder.embed_files(todo_paths, cancel=cancel, quarters=quarters) if todo else ()
     for n, result in enumerate(results, 1):
         i = todo[n - 1]
         if result.vector is None:
@@ -240,15 +238,20 @@ class EvalIndex:
         """Query views as the store holds descriptors (whitened when it is)."""
         return self.whitening.apply(views) if self.whitening is not None else views
 
-    def rankings(self, views: list[np.ndarray], k: int | None = None) -> list[np.ndarray]:
-        """The store's rows ranked for each query (given as its views), as search ranks them."""
+    def ranked(self, views: list[np.ndarray], k: int | None = None
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(rows, scores) of the store ranked for each query (given as its views), as search
+        ranks them; all rows unless ``k``."""
         k = len(self.store) if k is None else k
-        out: list[np.ndarray] = []
+        out: list[tuple[np.ndarray, np.ndarray]] = []
         for start in range(0, len(views), _QUERY_CHUNK):  # bounded memory: exact search
             chunk = [self.prepare(v) for v in views[start : start + _QUERY_CHUNK]]
-            out += [labels for labels, _ in rank(self.stores, chunk, k, None,
-                                                 **self.settings.query.search_args())]
+            out += rank(self.stores, chunk, k, None, **self.settings.query.search_args())
         return out
+
+    def rankings(self, views: list[np.ndarray], k: int | None = None) -> list[np.ndarray]:
+        """The store's rows ranked for each query (see :meth:`ranked`), without the scores."""
+        return [rows for rows, _ in self.ranked(views, k)]
 
 
 def view_descriptors(

@@ -1,9 +1,10 @@
 """The search pipeline, one for ``imgsearch search``, the GUI and ``imgsearch eval``.
 
 query photo -> its views (turned by 0/90/180/270 degrees when rotations are on,
-``ml/views.py``) -> descriptors -> alpha-QE of each view (optional) -> k-NN of each view over
-the store and, when DBA is on, its augmented copy, limited to one library if asked -> each
-photo's best score over the views and its two vectors (:func:`rank`) -> hits with their paths.
+``ml/views.py``) -> descriptors -> the upright view also alpha-QE'd (optional) -> k-NN of every
+row over the store and, when DBA is on, its augmented copy, limited to one library if asked ->
+each photo's best score over the rows (turned ones gated) and its two vectors (:func:`rank`) ->
+hits with their paths and score bands.
 
 ``mean_query`` is the one definition of a query made of several photos; :func:`query_views`
 the one of a query's views; :func:`rank` the one ranking that search and eval both report.
