@@ -1,15 +1,27 @@
-"""The fine-tuning dialog: lists classes and bad files, trains the tiny model, emits use_model."""
+"""The fine-tuning dialog: lists classes and bad files, estimates the time, trains the tiny model,
+counts epochs as set, emits use_model (only for a model that beat the off-the-shelf one)."""
 
 from __future__ import annotations
 
+import logging
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from photos import labelled_folder, stripes
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
 
 from imgsearch_gui.ml.checkpoint import load_checkpoint
-from imgsearch_gui.ml.finetune import FinetuneConfig
+from imgsearch_gui.ml.finetune import EpochEnd, FinetuneConfig, Speed, TrainStep, plan_for, split_sizes
+from imgsearch_gui.ml.finetune import plan as finetune_plan
+from imgsearch_gui.ui.dialogs import finetune as finetune_dialog
 from imgsearch_gui.ui.dialogs.finetune import FinetuneDialog
+
+CONFIG = FinetuneConfig(backbone="tiny", size=64, batch_size=8, lr=3e-3, workers=1,
+                        epochs=2, head_epochs=1, val_fraction=0.5)
+SLOW = Speed(train=0.1, embed=1.0)  # images/s: estimates of whole minutes for the small folder
 
 
 @pytest.fixture
@@ -18,13 +30,42 @@ def labelled(tmp_path):
 
 
 @pytest.fixture
-def dialog(qtbot, tmp_path):
-    config = FinetuneConfig(backbone="tiny", size=64, batch_size=8, lr=3e-3, workers=1,
-                            epochs=2, head_epochs=1, val_fraction=0.5)
-    dlg = FinetuneDialog(tmp_path / "data", base_config=config)
-    qtbot.addWidget(dlg)
-    yield dlg
-    dlg.stop_workers()
+def measured(monkeypatch):
+    """measure_speed replaced by a fixed speed (fast, deterministic); the sizes it was asked for."""
+    sizes: list[int] = []
+
+    def fixed(config: FinetuneConfig) -> Speed:
+        sizes.append(config.size)
+        return SLOW
+
+    monkeypatch.setattr(finetune_dialog, "measure_speed", fixed)
+    return sizes
+
+
+@pytest.fixture
+def make_dialog(qtbot, tmp_path, measured):
+    dialogs = []
+
+    def make(**changes) -> FinetuneDialog:
+        dlg = FinetuneDialog(tmp_path / "data", base_config=replace(CONFIG, **changes))
+        qtbot.addWidget(dlg)
+        dialogs.append(dlg)
+        return dlg
+
+    yield make
+    for dlg in dialogs:
+        dlg.stop_workers()
+
+
+@pytest.fixture
+def dialog(make_dialog):
+    return make_dialog()
+
+
+def _expected_minutes(dialog: FinetuneDialog, speed: Speed = SLOW) -> int:
+    cfg = dialog.config()
+    report = dialog.report
+    return round(plan_for(*split_sizes(report.counts, report.given_split, cfg), cfg).seconds(speed) / 60)
 
 
 def test_lists_classes_and_bad_files_then_trains_and_offers_the_model(dialog, labelled, qtbot):
@@ -46,6 +87,8 @@ def test_lists_classes_and_bad_files_then_trains_and_offers_the_model(dialog, la
     assert Path(result.checkpoint).parent == dialog.data_dir / "models"
     assert load_checkpoint(result.checkpoint).backbone == "tiny"
     assert dialog.results.rowCount() == 2 and dialog.results.isVisible() is dialog.isVisible()
+    assert result.improved
+    assert re.fullmatch(r"Fine-tuned \((epoch 1/1|classifier warm-up)\)", dialog.results.item(1, 0).text())
     assert dialog.plot.losses and len(dialog.plot.maps) == 2
     qtbot.waitUntil(lambda: not dialog.cancel_button.isEnabled(), timeout=5000)
     assert dialog.use_button.isEnabled()
@@ -143,3 +186,135 @@ def test_whitening_option_adds_a_row_and_goes_into_the_checkpoint(dialog, labell
     assert dialog.results.rowCount() == 3
     assert dialog.results.item(2, 0).text() == "Fine-tuned + whitening"
     assert load_checkpoint(result.checkpoint).whitening is not None
+
+
+def test_status_counts_the_epochs_as_set_and_names_the_warmup(dialog, labelled, qtbot):
+    """'Epoch k/N' with N the spinbox value; the head epoch is the named warm-up before them."""
+    with qtbot.waitSignal(dialog.inspected, timeout=20_000):
+        dialog.set_folder(labelled)
+    assert "1 epoch of classifier warm-up" in dialog.warmup_hint.text()
+    assert not dialog.warmup_hint.isHidden()
+    dialog.epochs.setValue(2)
+    texts: list[str] = []
+    bars: list[tuple[int, int, int, int]] = []
+    original = dialog._event
+
+    def record(event):
+        original(event)
+        if isinstance(event, TrainStep | EpochEnd):
+            texts.append(dialog.status.text())
+        if isinstance(event, TrainStep):
+            bars.append((dialog.progress.value(), dialog.progress.maximum(),
+                         event.run_step, event.run_steps))
+
+    dialog._event = record  # connected through start()
+    with qtbot.waitSignal(dialog.trainingFinished, timeout=60_000):
+        dialog.start_button.click()
+    assert texts[0].startswith("Classifier warm-up 1/1 (before the 2 epochs), step 1/")
+    assert any(t.startswith("Epoch 2/2 (whole network), step") for t in texts)
+    assert any(t.startswith("Epoch 1/2 (whole network): val mAP") for t in texts)
+    assert not any("Epoch 3" in t or "/3" in t for t in texts)
+    assert all(value == step and maximum == steps for value, maximum, step, steps in bars)
+    assert bars[-1][0] == bars[-1][1] == bars[-1][3]
+    per_epoch = dialog.plot.steps_per_epoch
+    assert [x for x, _ in dialog.plot.maps] == [per_epoch, 2 * per_epoch, 3 * per_epoch]
+    assert dialog.plot.warmup_steps == per_epoch
+    dialog.loss.setCurrentIndex(dialog.loss.findData("triplet"))
+    assert dialog.warmup_hint.isHidden()  # metric losses have no warm-up
+
+
+def test_estimate_follows_the_plan_and_the_settings(dialog, labelled, qtbot, measured):
+    shown_first: list[str] = []
+    dialog.inspected.connect(lambda _report: shown_first.append(dialog.estimate.text()))
+    with qtbot.waitSignal(dialog.estimated, timeout=20_000) as blocker:
+        dialog.set_folder(labelled)
+    assert shown_first == ["Estimating the training time…"]
+    minutes = _expected_minutes(dialog)
+    assert minutes == 3  # 2 full epochs of 8 images at 0.1/s, 38 embedded at 1/s
+    assert blocker.args[0] == (f"Estimated time: about {minutes} min on this computer "
+                               "(plus loading the photos)")
+    dialog.epochs.setValue(5)  # no new measurement: the speed is the same
+    assert f"about {_expected_minutes(dialog)} min" in dialog.estimate.text()
+    assert "about 8 min" in dialog.estimate.text()
+    dialog.loss.setCurrentIndex(dialog.loss.findData("contrastive"))
+    assert f"about {_expected_minutes(dialog)} min" in dialog.estimate.text()
+    assert measured == [64]
+    with qtbot.waitSignal(dialog.estimated, timeout=20_000):
+        dialog.size.setValue(96)  # another network input: measured again
+        assert dialog.estimate.text() == "Estimating the training time…"
+    assert measured == [64, 96]
+    dialog.size.setValue(64)  # measured before: reused
+    assert measured == [64, 96] and dialog.estimate.text().startswith("Estimated time: about")
+
+
+def test_estimate_measures_the_speed_of_the_real_network(dialog, labelled, qtbot, monkeypatch):
+    monkeypatch.setattr(finetune_dialog, "measure_speed", finetune_plan.measure_speed)
+    with qtbot.waitSignal(dialog.estimated, timeout=30_000) as blocker:
+        dialog.set_folder(labelled)
+    assert re.fullmatch(r"Estimated time: (under a minute|about \d+ min) on this computer "
+                        r"\(plus loading the photos\)", blocker.args[0])
+
+
+def test_failed_measurement_shows_no_estimate(dialog, labelled, qtbot, monkeypatch, caplog):
+    def broken(config):
+        raise RuntimeError("no memory")
+
+    monkeypatch.setattr(finetune_dialog, "measure_speed", broken)
+    with caplog.at_level(logging.WARNING, logger=finetune_dialog.__name__):
+        with qtbot.waitSignal(dialog.inspected, timeout=20_000):
+            dialog.set_folder(labelled)
+        qtbot.waitUntil(lambda: dialog._speed_worker is None, timeout=10_000)
+    assert dialog.estimate.text() == "" and dialog.estimate.isHidden()
+    assert "could not measure the fine-tuning speed" in caplog.text
+    assert dialog.start_button.isEnabled()  # an estimate is a help, not a condition
+
+
+def test_typed_folder_is_checked_on_enter_without_the_chooser(dialog, labelled, qtbot, monkeypatch,
+                                                              tmp_path):
+    def no_chooser(*args, **kwargs):
+        pytest.fail("Enter in the folder field opened the folder chooser")
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", no_chooser)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.folder.setFocus()
+    qtbot.keyClicks(dialog.folder, str(tmp_path / "nowhere"))
+    qtbot.keyClick(dialog.folder, Qt.Key.Key_Return)
+    assert "Not a folder" in dialog.data_status.text() and "nowhere" in dialog.data_status.text()
+    assert not dialog.start_button.isEnabled() and dialog.isVisible()
+    dialog.set_folder(labelled / "horizontal" / "h0.png")
+    assert "Not a folder" in dialog.data_status.text() and "it is a file" in dialog.data_status.text()
+
+    dialog.folder.clear()
+    qtbot.keyClicks(dialog.folder, str(labelled))
+    with qtbot.waitSignal(dialog.inspected, timeout=20_000) as blocker:
+        qtbot.keyClick(dialog.folder, Qt.Key.Key_Return)
+    assert blocker.args[0].root == str(labelled) and blocker.args[0].error is None
+    assert dialog.start_button.isEnabled()
+    with qtbot.waitSignal(dialog.inspected, timeout=20_000):
+        qtbot.keyClick(dialog.folder, Qt.Key.Key_Enter)  # checks again; never presses Start
+    assert dialog._train_worker is None and dialog.isVisible()
+    assert dialog.start_button.isEnabled()
+
+
+def test_a_run_that_never_beats_off_the_shelf_saves_nothing_and_offers_nothing(make_dialog,
+                                                                               labelled, qtbot):
+    dialog = make_dialog(lr=0.0)  # the weights never change: no epoch can beat the start
+    with qtbot.waitSignal(dialog.inspected, timeout=20_000):
+        dialog.set_folder(labelled)
+    dialog.epochs.setValue(1)
+    with qtbot.waitSignal(dialog.trainingFinished, timeout=60_000) as blocker:
+        dialog.start_button.click()
+    result = blocker.args[0]
+    assert not result.improved and result.checkpoint is None and result.best is None
+    assert dialog.results.rowCount() == 2
+    assert dialog.results.item(0, 0).text() == "Off-the-shelf"
+    assert "no epoch beat the off-the-shelf model" in dialog.results.item(1, 0).text()
+    assert dialog.results.item(1, 1).text() == "—"
+    status = dialog.status.text()
+    assert "No epoch beat the off-the-shelf model" in status and "nothing was saved" in status
+    assert "library keeps its model" in status
+    qtbot.waitUntil(lambda: not dialog.cancel_button.isEnabled(), timeout=5000)
+    assert not dialog.use_button.isEnabled()
+    models = dialog.data_dir / "models"
+    assert not models.exists() or not list(models.glob("*.pt"))
