@@ -35,6 +35,7 @@ from imgsearch_gui.ml.finetune import (  # noqa: E402
 DATASETS = {
     "flowers17": (DATA / "oxford_flowers17", {"val_fraction": 0.5}),
     "clothing10": (DATA / "clothing10", {}),
+    "cub10": (DATA / "cub_dev10", {"val_fraction": 0.2}),
 }
 
 

@@ -47,6 +47,9 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> argparse.Argument
     p.add_argument("--patience", type=int, default=d.patience,
                    help=f"stop after this many epochs without a better val mAP (default "
                    f"{d.patience}; 0 = never)")
+    p.add_argument("--min-epochs", type=int, metavar="N",
+                   help="full epochs that never count against the patience (default: half of "
+                   "--epochs)")
     p.add_argument("--seed", type=int, default=d.seed, help="split/sampling seed")
     p.add_argument("--whiten", action="store_true",
                    help="also learn a supervised whitening on the train split (its mAP is "
@@ -70,6 +73,7 @@ def _config(args: argparse.Namespace):
         head_epochs=args.head_epochs, batch_size=args.batch_size, lr=args.lr,
         label_smoothing=args.label_smoothing, margin=args.margin,
         val_fraction=args.val_fraction, seed=args.seed, patience=args.patience,
+        min_epochs=args.min_epochs,
         whiten=args.whiten, device=args.device or d.device,
         workers=args.workers or d.workers, max_per_class=args.max_per_class, name=args.name)
 
@@ -104,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                         from tqdm import tqdm
 
                         bar = tqdm(total=event.steps, unit="step", file=err, dynamic_ncols=True,
-                                   desc=f"epoch {event.epoch}/{event.epochs} ({event.stage})")
+                                   desc=_epoch_name(event))
                     bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.1e}",
                                     ips=f"{event.images_per_s:.1f}")
                     bar.update(event.step - bar.n)
@@ -113,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
                     bar.close()
                     bar = None
                 p = f", p {event.p:.2f}" if event.p is not None else ""
-                print(f"epoch {event.epoch}/{event.epochs} ({event.stage}): loss {event.loss:.4f}, "
-                      f"val mAP {100 * event.val_map:.2f}{p}, {event.seconds:.0f} s"
+                print(f"{_epoch_name(event)}: loss {event.loss:.4f}, val mAP "
+                      f"{100 * event.val_map:.2f}{p}, {event.seconds:.0f} s"
                       f"{'  (best)' if event.best else ''}", file=err, flush=True)
             elif isinstance(event, Progress) and not quiet and event.message:
                 print(event.message, file=err, flush=True)
@@ -133,6 +137,13 @@ def run(args: argparse.Namespace) -> int:
         return 1 if result.cancelled else 0
     _print_result(result)
     return 1 if result.cancelled else 0
+
+
+def _epoch_name(event) -> str:
+    """``epoch 3/7`` counts the epochs asked for; the classifier's warm-up is named apart."""
+    if event.stage == "head":
+        return f"classifier warm-up {event.epoch}/{event.epochs}"
+    return f"epoch {event.epoch}/{event.epochs}"
 
 
 def _finite(x: float | None) -> float | None:
@@ -162,8 +173,9 @@ def _print_result(r) -> None:
     print("| model | val mAP |")
     print("|---|---:|")
     print(f"| off-the-shelf | {100 * r.map_before:.2f} |")
-    best = f"epoch {r.best_epoch}" if r.best_epoch else "no epoch beat the original"
-    print(f"| fine-tuned ({best}) | {100 * r.map_after:.2f} |")
+    best = r.best
+    if best is not None:
+        print(f"| fine-tuned ({_epoch_name(best)}) | {100 * r.map_after:.2f} |")
     if r.map_whitened is not None:
         print(f"| fine-tuned + whitening | {100 * r.map_whitened:.2f} |")
     print("")
@@ -172,6 +184,10 @@ def _print_result(r) -> None:
           + (" (stopped early)" if r.stopped_early else ""))
     if params:
         print(f"pooling:    {params}")
+    if not r.improved:
+        print("result:     no fine-tuned epoch beat the off-the-shelf model on the validation "
+              "photos; nothing was saved (keep using the current model)")
+        return
     checkpoint = display_path(str(r.checkpoint)) if r.checkpoint else r.checkpoint
     print(f"checkpoint: {checkpoint}")
     if r.checkpoint:

@@ -49,13 +49,16 @@ from imgsearch_gui.ml.finetune.events import (
     TrainStep,
     run_to_end,
 )
-from imgsearch_gui.ml.finetune.loop import finetune, freeze_batchnorm
+from imgsearch_gui.ml.finetune.loop import finetune
 from imgsearch_gui.ml.finetune.losses import CosineHead, contrastive_loss, triplet_loss
+from imgsearch_gui.ml.finetune.plan import Plan, Speed, measure_speed, plan_for, split_sizes
+from imgsearch_gui.ml.finetune.trainmode import freeze_batchnorm
 
 __all__ = [
     "LOSSES", "FinetuneConfig", "FinetuneError", "FinetuneResult", "DataReady", "DataSummary",
     "ClassCount", "TrainStep", "EpochEnd", "FolderScan", "FolderReport", "scan_folder",
     "inspect_folder", "check_images", "validate_counts", "split_per_class", "finetune",
     "run_to_end", "freeze_batchnorm", "balanced_batches", "make_augment", "CosineHead",
-    "contrastive_loss", "triplet_loss", "resize_longest",
+    "contrastive_loss", "triplet_loss", "resize_longest", "Plan", "Speed", "plan_for",
+    "measure_speed", "split_sizes",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from imgsearch_gui.base import registry
@@ -29,9 +30,13 @@ class FinetuneConfig:
     label_smoothing: float = 0.1
     temperature: float = 0.05  # cosine-softmax: logits = cos / temperature
     margin: float | None = None  # contrastive 0.7 (distance), triplet 0.1 (squared distance)
+    negatives: int = 2  # contrastive/triplet: hard negatives per anchor pair, mined each epoch
+    pool_size: int = 400  # ... from this many training images embedded with the current net
+    epoch_images: int | None = 640  # an epoch of a larger folder samples this many (None: all)
     val_fraction: float = 0.2
     seed: int = 0
-    patience: int = 2  # early stopping: epochs without a better val mAP
+    patience: int = 2  # early stopping: full epochs without a better val mAP, counted only
+    min_epochs: int | None = None  # after this many full epochs (None: half of them, rounded up)
     whiten: bool = False  # learn a supervised (Lw) whitening on the train split afterwards
     device: str = registry.DEFAULT_DEVICE
     workers: int = 2  # decoding threads
@@ -56,9 +61,25 @@ class FinetuneConfig:
             raise FinetuneError("at least one training epoch is needed")
         if self.size < 32:
             raise FinetuneError("the input size must be at least 32 px")
+        if self.min_epochs is not None and self.min_epochs < 0:
+            raise FinetuneError("--min-epochs must be 0 or more")
+        if self.negatives < 0 or self.pool_size < 2:
+            raise FinetuneError("--negatives must be 0 or more and the pool at least 2 images")
+        if self.epoch_images is not None and self.epoch_images < 1:
+            raise FinetuneError("--epoch-images must be at least 1")
         if self.batch_size is not None and self.batch_size < 2:
             raise FinetuneError("the batch size must be at least 2")
         return self
+
+    @property
+    def mines(self) -> bool:
+        """Metric losses mine hard negatives from a pool (``negatives`` 0: in-batch only)."""
+        return self.loss != "classification" and self.negatives > 0
+
+    @property
+    def min_full_epochs(self) -> int:
+        """Full epochs that never count against the patience."""
+        return math.ceil(self.epochs / 2) if self.min_epochs is None else self.min_epochs
 
     @property
     def loss_margin(self) -> float:

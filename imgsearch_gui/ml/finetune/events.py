@@ -61,15 +61,17 @@ class DataReady:
 class TrainStep:
     """Yielded after every optimiser step."""
 
-    stage: str  # "head" | "full"
-    epoch: int  # 1-based over all epochs (head epochs first)
-    epochs: int
+    stage: str  # "head" (the classifier's warm-up, before the epochs asked for) | "full"
+    epoch: int  # 1-based within the stage: "epoch 3/7" is the third of the 7 full epochs
+    epochs: int  # epochs of the stage (full: as set, --epochs)
     step: int  # 1-based within the epoch
     steps: int
     loss: float  # running mean over the epoch so far
     lr: float  # backbone lr (head lr in the head stage)
     images_per_s: float
     eta_s: float | None  # whole run, including evaluations
+    run_step: int = 0  # 1-based over the whole run (every stage): for progress bars
+    run_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,18 +79,20 @@ class EpochEnd:
     """Yielded after every epoch, with the val mAP it reached."""
 
     stage: str
-    epoch: int
+    epoch: int  # 1-based within the stage, as in TrainStep
     epochs: int
     loss: float
     val_map: float
     p: float | None  # GeM's p after the epoch
     seconds: float
     best: bool
+    run_epoch: int = 0  # 1-based over the whole run (head epochs first)
 
 
 @dataclass(frozen=True)
 class FinetuneResult:
-    """Yielded last, also when cancelled (then ``cancelled`` and no checkpoint)."""
+    """Yielded last, also when cancelled (then ``cancelled`` and no checkpoint). A run whose
+    epochs never beat the off-the-shelf model is not ``improved`` and saves no checkpoint."""
 
     map_before: float
     map_after: float
@@ -97,14 +101,26 @@ class FinetuneResult:
     cpu_seconds: float
     history: tuple[EpochEnd, ...]
     data: DataSummary
-    best_epoch: int
+    best_epoch: int  # EpochEnd.run_epoch of the kept weights; 0: the off-the-shelf model
     cancelled: bool = False
     stopped_early: bool = False
     map_whitened: float | None = None
     pooling_params: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def best(self) -> EpochEnd | None:
+        """The epoch whose weights were kept (None: none beat the off-the-shelf model)."""
+        return next((h for h in self.history if h.run_epoch == self.best_epoch), None) \
+            if self.best_epoch else None
+
+    @property
+    def improved(self) -> bool:
+        """An epoch beat the off-the-shelf model on the val split (``map_after`` is its mAP)."""
+        return not self.cancelled and self.best_epoch > 0
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            "improved": self.improved,
             "map_before": self.map_before, "map_after": self.map_after,
             "map_whitened": self.map_whitened, "checkpoint": self.checkpoint,
             "seconds": round(self.seconds, 2), "cpu_seconds": round(self.cpu_seconds, 2),

@@ -15,6 +15,7 @@ the same data gives the same events.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import random
 import re
@@ -40,9 +41,13 @@ from imgsearch_gui.ml.finetune.config import FinetuneConfig
 from imgsearch_gui.ml.finetune.data import Split, read_folder, split_decoded
 from imgsearch_gui.ml.finetune.events import DataReady, DataSummary, EpochEnd, FinetuneResult, TrainStep
 from imgsearch_gui.ml.finetune.losses import CosineHead, batch_loss
+from imgsearch_gui.ml.finetune.mining import anchors_of, mined_batches, pool_rows
+from imgsearch_gui.ml.finetune.plan import batch_size_for, plan_for
+from imgsearch_gui.ml.finetune.trainmode import train_mode
 from imgsearch_gui.ml.pooling import make_pooling
 from imgsearch_gui.ml.whitening import Whitening, learn_supervised_whitening
 
+log = logging.getLogger(__name__)
 Event = Progress | DataReady | TrainStep | EpochEnd | FinetuneResult
 _DEFAULT = FinetuneConfig()  # frozen: safe as a default argument
 
@@ -62,7 +67,7 @@ def finetune(root: str | Path, config: FinetuneConfig = _DEFAULT,
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
-    batch_size = config.batch_size or (64 if device.type == "cuda" else 32)
+    batch_size = batch_size_for(config, device.type)
     decoded = yield from read_folder(root, config, cancel)  # cached in memory for every epoch
     if cancel.cancelled:
         yield cancelled_result(clock, decoded.unsplit_summary(config))
@@ -188,6 +193,7 @@ class Run:
     total_epochs: int = field(init=False)
     steps_per_epoch: int = field(init=False)
     per_class: int = field(init=False)  # images of a class in a batch
+    pairs: int = field(init=False)  # metric losses: anchor pairs per batch (0: no mining)
     labels: torch.Tensor = field(init=False)
     backbone_params: list[nn.Parameter] = field(init=False)
     extra_params: list[nn.Parameter] = field(init=False)  # pooling (GeM's p) and head
@@ -198,6 +204,7 @@ class Run:
     best: Best = field(init=False)
     # what the epochs change
     epoch: int = 0  # 1-based over all epochs, head epochs first
+    stage_epoch: int = 0  # 1-based within the current stage
     history: list[EpochEnd] = field(default_factory=list)
     bad_epochs: int = 0  # epochs without a better val mAP (early stopping)
     stopped_early: bool = False
@@ -209,8 +216,11 @@ class Run:
         model, config = self.model, self.config
         self.head_epochs = config.head_epochs if model.head is not None else 0
         self.total_epochs = self.head_epochs + config.epochs
-        self.steps_per_epoch = max(1, math.ceil(len(self.data.train_images) / self.batch_size))
-        self.per_class = 2 if config.loss == "classification" else 4
+        self.steps_per_epoch = plan_for(len(self.data.train_images), len(self.data.val_images),
+                                        config, model.device.type).steps_per_epoch
+        self.per_class = 2
+        #: metric losses: anchor pairs per batch, the rest of it mined negatives
+        self.pairs = max(1, self.batch_size // (2 + config.negatives)) if config.mines else 0
         self.labels = torch.tensor(self.data.train_labels)
         self.backbone_params = [p for p in model.net.backbone.parameters() if p.requires_grad]
         self.extra_params = list(model.net.pool.parameters()) + (
@@ -235,8 +245,9 @@ def train(run: Run) -> Generator[Event, None, bool]:
         if n_epochs == 0:
             continue
         stage = Stage.start(run, name, n_epochs)
-        for _ in range(n_epochs):
+        for k in range(n_epochs):
             run.epoch += 1
+            run.stage_epoch = k + 1
             if not (yield from run_epoch(run, stage)):
                 return False
             if name == "full" and 0 < run.config.patience <= run.bad_epochs:
@@ -252,6 +263,7 @@ class Stage:
 
     name: str
     optimizer: torch.optim.Optimizer
+    epochs: int
     total_steps: int
     warmup: int
     step: int = 0
@@ -268,7 +280,8 @@ class Stage:
             groups = [{"params": run.backbone_params, "lr": lr, "base_lr": lr,
                        "weight_decay": run.config.weight_decay}, head_group]
         warmup = max(1, run.steps_per_epoch // 4) if name == "full" else 1
-        return cls(name, torch.optim.AdamW(groups), n_epochs * run.steps_per_epoch, warmup)
+        return cls(name, torch.optim.AdamW(groups), n_epochs, n_epochs * run.steps_per_epoch,
+                   warmup)
 
     def set_lr(self) -> None:
         for g in self.optimizer.param_groups:
@@ -297,22 +310,24 @@ def run_epoch(run: Run, stage: Stage) -> Generator[Event, None, bool]:
         yield run.cancelled()
         return False
     run.eval_time_per_image = (time.perf_counter() - t_eval) / max(1, len(val_images))
-    yield end_epoch(run, stage.name, loss, val_map, t_epoch)
+    yield end_epoch(run, stage, loss, val_map, t_epoch)
     return True
 
 
-def end_epoch(run: Run, stage: str, loss: float, val_map: float, t_epoch: float) -> EpochEnd:
-    """Keep the epoch if it beats the best so far; count it against the patience if not (head
-    epochs count only while nothing has beaten the off-the-shelf model)."""
+def end_epoch(run: Run, stage: Stage, loss: float, val_map: float, t_epoch: float) -> EpochEnd:
+    """Keep the epoch if it beats the best so far. Only full epochs after the first
+    ``min_full_epochs`` count against the patience: the head stage cannot beat the
+    off-the-shelf model by design (its descriptor is the backbone's), and the first full epochs
+    at the peak learning rate often dip before the recipe pays off."""
     improved = val_map > run.best.map + 1e-4
     if improved:
         run.best = Best.of(run.model, val_map, run.epoch)
         run.bad_epochs = 0
-    elif stage == "full" or run.best.epoch == 0:
+    elif stage.name == "full" and run.stage_epoch > run.config.min_full_epochs:
         run.bad_epochs += 1
     p_now = run.model.net.pooling_params().get("p")
-    end = EpochEnd(stage, run.epoch, run.total_epochs, loss, val_map, p_now,
-                   time.perf_counter() - t_epoch, improved)
+    end = EpochEnd(stage.name, run.stage_epoch, stage.epochs, loss, val_map, p_now,
+                   time.perf_counter() - t_epoch, improved, run_epoch=run.epoch)
     run.history.append(end)
     return end
 
@@ -321,8 +336,15 @@ def train_epoch(run: Run, stage: Stage) -> Generator[Event, None, float | None]:
     """One epoch of class-balanced, augmented batches (a TrainStep after each); the mean loss,
     None when cancelled."""
     config, net = run.config, run.model.net
-    batches = balanced_batches(run.data.train_labels, run.batch_size, run.steps_per_epoch,
-                               run.per_class, run.rng)
+    if run.pairs:
+        batches = balanced_batches(run.data.train_labels, 2 * run.pairs, run.steps_per_epoch,
+                                   run.per_class, run.rng)
+        batches = yield from mine(run, batches)
+        if batches is None:
+            return None
+    else:
+        batches = balanced_batches(run.data.train_labels, run.batch_size, run.steps_per_epoch,
+                                   run.per_class, run.rng)
     running, n_loss = 0.0, 0
     train_mode(net)
     if stage.name == "head":
@@ -336,6 +358,19 @@ def train_epoch(run: Run, stage: Stage) -> Generator[Event, None, float | None]:
         n_loss += 1
         yield step_event(run, stage, n, len(x), time.perf_counter() - t_step, running / n_loss)
     return running / max(1, n_loss)
+
+
+def mine(run: Run, pair_batches: list[list[int]]) -> Generator[Event, None, list[list[int]] | None]:
+    """The epoch's batches of anchor pairs with hard negatives from a pool embedded now
+    (:mod:`.mining`); None when cancelled."""
+    rows = pool_rows(anchors_of(pair_batches), len(run.data.train_images), run.config.pool_size,
+                     run.rng)
+    yield Progress("embed", 0, len(rows), message=f"mining hard negatives for epoch {run.epoch}")
+    vecs = run.model.embed([run.data.train_images[r] for r in rows])
+    if vecs is None:
+        yield run.cancelled()
+        return None
+    return mined_batches(pair_batches, run.data.train_labels, rows, vecs, run.config.negatives)
 
 
 def train_step(run: Run, stage: Stage, x: torch.Tensor, rows: list[int]) -> float:
@@ -368,32 +403,24 @@ def step_event(run: Run, stage: Stage, n: int, n_images: int, dt: float, loss: f
     eta = remaining * run.batch_size / rate
     if run.eval_time_per_image is not None:
         eta += epochs_left * run.eval_time_per_image * len(run.data.val_images)
-    return TrainStep(stage.name, run.epoch, run.total_epochs, n + 1, run.steps_per_epoch, loss,
-                     stage.optimizer.param_groups[0]["lr"], n_images / dt, eta)
-
-
-def freeze_batchnorm(module: nn.Module) -> int:
-    """Put every BatchNorm layer in eval mode (running statistics frozen); returns how many."""
-    n = 0
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.eval()
-            n += 1
-    return n
-
-
-def train_mode(net: nn.Module) -> None:
-    net.train()
-    freeze_batchnorm(net)
+    return TrainStep(stage.name, run.stage_epoch, stage.epochs, n + 1, run.steps_per_epoch, loss,
+                     stage.optimizer.param_groups[0]["lr"], n_images / dt, eta,
+                     run_step=(run.epoch - 1) * run.steps_per_epoch + n + 1,
+                     run_steps=run.total_epochs * run.steps_per_epoch)
 
 
 # -- the end: best weights, whitening, checkpoint ---------------------------------------------------
 
 
 def finish(run: Run, models_dir: str | Path | None) -> Generator[Event, None, None]:
+    """The best epoch's weights (and whitening) saved; nothing when no epoch beat the
+    off-the-shelf model: the original network is not a result."""
+    improved = run.best.epoch > 0
+    if not improved:
+        log.info("no epoch beat the off-the-shelf val mAP %.4f: nothing saved", run.map_before)
     restore_best(run)
     whitening, map_whitened = None, None
-    if run.config.whiten:
+    if run.config.whiten and improved:
         learned = yield from learn_whitening(run)
         if learned is None:
             return
@@ -403,7 +430,7 @@ def finish(run: Run, models_dir: str | Path | None) -> Generator[Event, None, No
         return
     seconds = run.clock.seconds()
     ckpt_path = None
-    if models_dir is not None:
+    if models_dir is not None and improved:
         ckpt_path = yield from save(run, Path(models_dir), whitening, map_whitened, seconds)
     best = run.best
     yield FinetuneResult(

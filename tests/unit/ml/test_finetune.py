@@ -180,7 +180,11 @@ def test_training_lowers_the_loss_and_raises_val_map(trained):
     assert 0 <= result.map_before <= 1 and 0 <= result.map_after <= 1
     assert result.map_after > result.map_before + 0.05, (result.map_before, result.map_after)
     assert result.map_after == max(e.val_map for e in epochs)
-    assert [e.epoch for e in result.history] == [1, 2, 3, 4]
+    # Epochs count within their stage: the classifier's warm-up, then the 3 full epochs as set.
+    assert [(e.stage, e.epoch, e.epochs) for e in result.history] == [
+        ("head", 1, 1), ("full", 1, 3), ("full", 2, 3), ("full", 3, 3)]
+    assert [e.run_epoch for e in result.history] == [1, 2, 3, 4]
+    assert result.improved and result.best is not None and result.best.val_map == result.map_after
     assert result.seconds > 0 and result.checkpoint == str(models / "tiny-ft.pt")
 
 
@@ -348,3 +352,118 @@ def test_inspect_folder_says_what_training_would_refuse(tmp_path):
     report = list(inspect_folder(tmp_path / "one", workers=1))[-1]
     assert report.counts == {"hstripes": (3, 0)} and "only one class" in report.error
     assert "not a folder" in list(inspect_folder(tmp_path / "missing"))[-1].error
+
+
+# -- stopping, and runs that beat nothing --------------------------------------------------------
+
+
+def scripted_val_map(monkeypatch, values):
+    """Model.val_map returns ``values`` in turn (first: the off-the-shelf model), so the stopping
+    rules are tested on chosen curves rather than on what a tiny net happens to learn."""
+    from imgsearch_gui.ml.finetune import loop
+
+    queue = list(values)
+    monkeypatch.setattr(loop.Model, "val_map", lambda self, data: queue.pop(0))
+    return queue
+
+
+def test_warm_up_and_early_dip_never_end_the_run(labelled, monkeypatch):
+    """The reviewers' bird curve: the warm-up ties the baseline, the first full epochs dip; the
+    old rule (patience 2, warm-up counted) stopped after the first full epoch."""
+    left = scripted_val_map(monkeypatch, [0.864, 0.864, 0.83, 0.85, 0.90, 0.92, 0.91])
+    config = FinetuneConfig(**{**TINY, "patience": 2}, epochs=5, head_epochs=1, val_fraction=0.5)
+    result = run_to_end(finetune(labelled, config, None))
+    assert not left and not result.stopped_early
+    assert result.improved and result.map_after == 0.92
+    assert (result.best.stage, result.best.epoch, result.best.epochs) == ("full", 4, 5)
+
+
+def test_patience_counts_only_after_the_minimum_full_epochs(labelled, monkeypatch):
+    # Full epochs 1-2 never count (min_epochs 2); 3 and 4 are bad: the run stops after 4 of 8.
+    scripted_val_map(monkeypatch, [0.5, 0.9, 0.8, 0.8, 0.8, 0.8, 0.99, 0.99, 0.99])
+    config = FinetuneConfig(**{**TINY, "patience": 2}, loss="triplet", epochs=8, min_epochs=2,
+                            val_fraction=0.5)
+    result = run_to_end(finetune(labelled, config, None))
+    assert result.stopped_early and [h.epoch for h in result.history] == [1, 2, 3, 4]
+    assert result.map_after == 0.9 and result.best.epoch == 1
+    assert FinetuneConfig(epochs=7).min_full_epochs == 4  # default: half, rounded up
+
+
+def test_a_run_that_never_beats_the_original_saves_nothing(labelled, tmp_path, monkeypatch):
+    scripted_val_map(monkeypatch, [0.8, 0.8, 0.7, 0.79])
+    models = tmp_path / "models"
+    config = FinetuneConfig(**TINY, epochs=2, head_epochs=1, val_fraction=0.5, whiten=True)
+    result = run_to_end(finetune(labelled, config, models))
+    assert not result.improved and result.best is None and result.best_epoch == 0
+    assert result.checkpoint is None and not models.exists()
+    assert result.map_after == result.map_before == 0.8 and result.map_whitened is None
+    assert result.to_dict()["improved"] is False
+
+
+# -- hard negatives from a pool ------------------------------------------------------------------
+
+
+def test_hardest_negatives_are_the_closest_other_classes_one_per_class():
+    from imgsearch_gui.ml.finetune.mining import hardest_negatives
+
+    pool = np.array([[1, 0], [0.9, 0.1], [0.8, 0.2], [0.0, 1.0], [0.95, 0.05]], np.float32)
+    labels = [0, 1, 1, 2, 0]
+    rows = [10, 11, 12, 13, 14]
+    got = hardest_negatives(pool[[0]], [0], pool, labels, rows, negatives=2)
+    assert got == [[11, 13]]  # row 12 is class 1 again: the second slot goes to class 2
+    assert hardest_negatives(pool[[0]], [0], pool, labels, rows, negatives=5) == [[11, 13]]
+
+
+def test_pool_holds_every_anchor_and_batches_end_with_their_negatives():
+    from imgsearch_gui.ml.finetune.mining import anchors_of, mined_batches, pool_rows
+
+    labels = [0, 0, 1, 1, 2, 2, 3, 3] * 5
+    pairs = balanced_batches(labels, 4, 3, per_class=2, rng=random.Random(1))
+    anchors = anchors_of(pairs)
+    assert anchors == [b[i] for b in pairs for i in (0, 2)]  # the first of every pair
+    pool = pool_rows(anchors, len(labels), pool_size=10, rng=random.Random(2))
+    assert set(anchors) <= set(pool) and len(pool) == 10
+    assert pool_rows(anchors, len(labels), 100, random.Random(0)) == list(range(len(labels)))
+    vecs = np.eye(4, dtype=np.float32)[[labels[r] for r in pool]] + 0.01 * np.arange(len(pool))[:, None]
+    batches = mined_batches(pairs, labels, pool, vecs, negatives=1)
+    for pair_batch, batch in zip(pairs, batches, strict=True):
+        assert batch[:4] == pair_batch and len(batch) == 6
+        negs = batch[4:]
+        assert all(labels[n] != labels[a] for a, n in zip(pair_batch[::2], negs, strict=True))
+        assert set(negs) <= set(pool)
+
+
+def test_metric_loss_batches_carry_mined_negatives(labelled, monkeypatch):
+    from imgsearch_gui.ml.finetune import loop
+
+    built = []
+    real = loop.mined_batches
+    monkeypatch.setattr(loop, "mined_batches", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
+    config = FinetuneConfig(**TINY, loss="contrastive", epochs=2, val_fraction=0.5, negatives=2)
+    events = list(finetune(labelled, config, None))
+    assert len(built) == 2  # the pool re-embedded and mined once per epoch
+    assert all(len(b) == 16 for batches in built for b in batches)  # 4 pairs + 8 negatives
+    mining = [e for e in events if isinstance(e, Progress) and "hard negatives" in (e.message or "")]
+    assert len(mining) == 2
+
+
+# -- the plan and the estimate -------------------------------------------------------------------
+
+
+def test_plan_follows_the_run_and_estimates_from_a_measured_speed(labelled):
+    from imgsearch_gui.ml.finetune import Speed, measure_speed, plan_for, split_sizes
+
+    config = FinetuneConfig(**TINY, epochs=2, head_epochs=1, val_fraction=0.5, epoch_images=16)
+    report = list(inspect_folder(labelled, workers=1))[-1]
+    n_train, n_val = split_sizes(report.counts, report.given_split, config)
+    events = list(finetune(labelled, config, None))
+    ready = next(e for e in events if isinstance(e, DataReady))
+    assert (n_train, n_val) == (ready.summary.n_train, ready.summary.n_val)
+    plan = plan_for(n_train, n_val, config)
+    steps = [e for e in events if isinstance(e, TrainStep)]
+    assert plan.steps_per_epoch == 1 == steps[0].steps  # an epoch of 16 of the 30 train images
+    assert len(steps) == plan.total_epochs * plan.steps_per_epoch == steps[-1].run_steps
+    assert plan.seconds(Speed(train=16, embed=32)) == pytest.approx(
+        2 * 16 / 16 + (n_val * 4 + n_train + 16) / 32)
+    speed = measure_speed(config)
+    assert speed.train > 0 and speed.embed > speed.train / 10

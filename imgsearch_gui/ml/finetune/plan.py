@@ -1,0 +1,123 @@
+"""What a run will do (epochs, steps, images embedded) and how long that takes on this computer,
+known before it starts: the dialog shows the estimate beside Start, the loop follows the plan.
+
+The speed is measured, not assumed: :func:`measure_speed` times a few real training steps and an
+inference batch of the run's network on random images (seconds), because CPUs differ by 10x and
+more and a shared machine is slower than its specification.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from imgsearch_gui.ml.finetune.config import FinetuneConfig
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Images per second of this network on this device."""
+
+    train: float  # a full training step (forward, backward, optimiser) on size x size crops
+    embed: float  # inference on whole images (val mAP, mining, the head stage's frozen trunk)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run's work, from the data's counts and the config."""
+
+    n_train: int
+    n_val: int
+    head_epochs: int  # the classifier's warm-up (classification only)
+    epochs: int  # full epochs, as set
+    steps_per_epoch: int
+    batch_size: int
+    pool_images: int  # embedded per full epoch to mine negatives (metric losses)
+
+    @property
+    def total_epochs(self) -> int:
+        return self.head_epochs + self.epochs
+
+    def seconds(self, speed: Speed) -> float:
+        """Expected wall time after the photos are loaded: the off-the-shelf val mAP, the head's
+        initialisation, every epoch with its val mAP (and mining), the whitening if asked."""
+        images = self.steps_per_epoch * self.batch_size
+        embedded = self.n_val * (1 + self.total_epochs) + self.pool_images * self.epochs
+        if self.head_epochs:
+            embedded += self.n_train + images * self.head_epochs  # imprint + frozen-trunk steps
+        return self.epochs * images / speed.train + embedded / speed.embed
+
+
+def batch_size_for(config: FinetuneConfig, device_type: str) -> int:
+    return config.batch_size or (64 if device_type == "cuda" else 32)
+
+
+def steps_per_epoch(n_train: int, batch_size: int, config: FinetuneConfig) -> int:
+    """An epoch is every training image once, or ``epoch_images`` of them in a large folder."""
+    n = n_train if config.epoch_images is None else min(n_train, config.epoch_images)
+    return max(1, math.ceil(n / batch_size))
+
+
+def split_sizes(counts: dict[str, tuple[int, int]], given_split: bool, config: FinetuneConfig
+                ) -> tuple[int, int]:
+    """(train, val) images a run will have, from a folder check's usable counts per class
+    (``FolderReport.counts``), as :func:`~.data.split_per_class` and the per-class cap split them."""
+    n_train = n_val = 0
+    for a, b in counts.values():
+        if not given_split:
+            b = min(a - 1, max(1, round(a * config.val_fraction))) if a > 1 else 0
+            a -= b
+        if config.max_per_class:
+            a = min(a, config.max_per_class)
+        n_train, n_val = n_train + a, n_val + b
+    return n_train, n_val
+
+
+def plan_for(n_train: int, n_val: int, config: FinetuneConfig, device_type: str = "cpu") -> Plan:
+    batch = batch_size_for(config, device_type)
+    steps = steps_per_epoch(n_train, batch, config)
+    head = config.head_epochs if config.loss == "classification" else 0
+    pool = min(n_train, config.pool_size) if config.mines else 0
+    return Plan(n_train, n_val, head, config.epochs, steps, batch, pool)
+
+
+def measure_speed(config: FinetuneConfig, steps: int = 2, batch: int = 8) -> Speed:
+    """Time ``steps`` training steps and an inference batch of ``config``'s network on random
+    images (after one warm-up step each). A few seconds on a CPU."""
+    from imgsearch_gui.ml.backbones import load_backbone
+    from imgsearch_gui.ml.descriptor import RetrievalNet
+    from imgsearch_gui.ml.embedder import resolve_device
+    from imgsearch_gui.ml.finetune.trainmode import train_mode
+    from imgsearch_gui.ml.pooling import make_pooling
+
+    device = resolve_device(config.device)
+    net = RetrievalNet(load_backbone(config.backbone, config.weights), make_pooling(config.pooling))
+    net = net.to(device).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-6)
+    x = torch.randint(0, 256, (batch, 3, config.size, config.size), dtype=torch.uint8, device=device)
+    train_mode(net)
+    t0 = 0.0
+    for i in range(steps + 1):
+        if i == 1:
+            t0 = _now(device)
+        loss = net(x).pow(2).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    train = steps * batch / max(1e-6, _now(device) - t0)
+    net.eval()
+    with torch.inference_mode():
+        net(x)
+        t0 = _now(device)
+        net(x)
+        embed = batch / max(1e-6, _now(device) - t0)
+    return Speed(train=train, embed=embed)
+
+
+def _now(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
