@@ -43,6 +43,13 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> argparse.Argument
     p.add_argument("--lr", type=float, help="backbone learning rate; head and GeM p get 10x "
                    "(default 1e-3 for classification, 1e-4 for contrastive/triplet)")
     p.add_argument("--margin", type=float, help="contrastive (default 0.7) / triplet (0.1) margin")
+    p.add_argument("--negatives", type=int, default=d.negatives,
+                   help=f"contrastive/triplet: hard negatives per anchor pair, mined each epoch "
+                   f"from {d.pool_size} training photos embedded with the current network "
+                   f"(default {d.negatives}; 0 = only in the batch)")
+    p.add_argument("--epoch-images", type=int, default=d.epoch_images, metavar="N",
+                   help=f"an epoch of a larger folder samples N training photos (default "
+                   f"{d.epoch_images}); 0 = every photo in every epoch")
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     p.add_argument("--patience", type=int, default=d.patience,
                    help=f"stop after this many epochs without a better val mAP (default "
@@ -73,7 +80,8 @@ def _config(args: argparse.Namespace):
         head_epochs=args.head_epochs, batch_size=args.batch_size, lr=args.lr,
         label_smoothing=args.label_smoothing, margin=args.margin,
         val_fraction=args.val_fraction, seed=args.seed, patience=args.patience,
-        min_epochs=args.min_epochs,
+        min_epochs=args.min_epochs, negatives=args.negatives,
+        epoch_images=args.epoch_images or None,
         whiten=args.whiten, device=args.device or d.device,
         workers=args.workers or d.workers, max_per_class=args.max_per_class, name=args.name)
 
@@ -108,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                         from tqdm import tqdm
 
                         bar = tqdm(total=event.steps, unit="step", file=err, dynamic_ncols=True,
-                                   desc=_epoch_name(event))
+                                   desc=event.label)
                     bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.1e}",
                                     ips=f"{event.images_per_s:.1f}")
                     bar.update(event.step - bar.n)
@@ -117,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
                     bar.close()
                     bar = None
                 p = f", p {event.p:.2f}" if event.p is not None else ""
-                print(f"{_epoch_name(event)}: loss {event.loss:.4f}, val mAP "
+                print(f"{event.label}: loss {event.loss:.4f}, val mAP "
                       f"{100 * event.val_map:.2f}{p}, {event.seconds:.0f} s"
                       f"{'  (best)' if event.best else ''}", file=err, flush=True)
             elif isinstance(event, Progress) and not quiet and event.message:
@@ -137,13 +145,6 @@ def run(args: argparse.Namespace) -> int:
         return 1 if result.cancelled else 0
     _print_result(result)
     return 1 if result.cancelled else 0
-
-
-def _epoch_name(event) -> str:
-    """``epoch 3/7`` counts the epochs asked for; the classifier's warm-up is named apart."""
-    if event.stage == "head":
-        return f"classifier warm-up {event.epoch}/{event.epochs}"
-    return f"epoch {event.epoch}/{event.epochs}"
 
 
 def _finite(x: float | None) -> float | None:
@@ -175,7 +176,7 @@ def _print_result(r) -> None:
     print(f"| off-the-shelf | {100 * r.map_before:.2f} |")
     best = r.best
     if best is not None:
-        print(f"| fine-tuned ({_epoch_name(best)}) | {100 * r.map_after:.2f} |")
+        print(f"| fine-tuned ({best.label}) | {100 * r.map_after:.2f} |")
     if r.map_whitened is not None:
         print(f"| fine-tuned + whitening | {100 * r.map_whitened:.2f} |")
     print("")

@@ -1,8 +1,10 @@
 """Fine-tuning the CNN on a labelled folder, as a generator of progress events.
 
 The package: ``config`` (the recipe), ``data`` (the labelled folder: scan, check, decode, split),
-``batches`` (balanced sampling, augmentation, prefetching), ``losses``, ``events`` (what is
-yielded) and ``loop`` (:func:`finetune`, as short steps). The descriptor is the Embedder's
+``batches`` (balanced sampling, augmentation, prefetching), ``mining`` (hard negatives from a
+pool), ``losses``, ``plan`` (what a run will do and how long it takes here), ``trainmode``
+(BatchNorm frozen), ``events`` (what is yielded) and ``loop`` (:func:`finetune`, as short
+steps). The descriptor is the Embedder's
 (:class:`~imgsearch_gui.ml.descriptor.RetrievalNet`); the supervised whitening is learned with
 :func:`~imgsearch_gui.ml.whitening.learn_supervised_whitening`.
 
@@ -20,9 +22,12 @@ off-the-shelf val mAP, trains, and measures again. It yields, in order:
 Recipes. ``classification``: a cosine-softmax head (a linear layer with L2-normalised weights and
 a temperature, initialised with the class means of the off-the-shelf descriptors) over the pooled,
 L2-normalised descriptor; first the head alone, then the whole network with the head's learning
-rate 10x the backbone's; label smoothing. ``contrastive`` / ``triplet``: class-balanced batches
-(P classes x K images); positives are classmates in the batch, negatives the hardest ones mined
-from the current embeddings of the batch. GeM's p is learned in every recipe. BatchNorm layers stay
+rate 10x the backbone's; label smoothing. ``contrastive`` / ``triplet``: batches of anchor pairs
+(two images of a class) and, per pair, the hardest images of other classes in a pool of training
+images re-embedded with the current network before every epoch (one per class); the loss then
+takes positives and negatives within the batch. Only full epochs after the first half count
+against the early-stopping patience; a run that beats no off-the-shelf epoch saves nothing.
+GeM's p is learned in every recipe. BatchNorm layers stay
 in eval mode (frozen running statistics, as cirtorch does). The best epoch (val mAP) is kept in
 memory and written once, atomically, at the end: a cancelled run writes nothing.
 """

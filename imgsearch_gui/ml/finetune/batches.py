@@ -12,13 +12,14 @@ import torch
 
 def balanced_batches(labels: Sequence[int], batch_size: int, n_batches: int, per_class: int,
                      rng: random.Random) -> list[list[int]]:
-    """Class-balanced batches: P classes (uniformly, every class equally often) x K images
-    (each class's images cycled in a fresh random order, so every image is seen)."""
+    """Class-balanced batches: P classes (uniformly, every class equally often) x K images, K a
+    multiple of ``per_class`` (so pairs side by side are classmates), each class's images cycled
+    in a fresh random order, so every image is seen."""
     by_class: dict[int, list[int]] = {}
     for i, c in enumerate(labels):
         by_class.setdefault(c, []).append(i)
     classes = sorted(by_class)
-    k = max(per_class, math.ceil(batch_size / len(classes)))
+    k = per_class * math.ceil(max(per_class, math.ceil(batch_size / len(classes))) / per_class)
     p = max(1, min(len(classes), batch_size // k))
     queues: dict[int, list[int]] = {c: [] for c in classes}
     class_queue: list[int] = []

@@ -57,7 +57,7 @@ class FinetuneConfig:
             raise FinetuneError(f"unknown pooling {self.pooling!r}")
         if not 0.0 < self.val_fraction < 1.0:
             raise FinetuneError("--val-fraction must be between 0 and 1 (exclusive)")
-        if self.epochs < 0 or self.head_epochs < 0 or self.epochs + self.head_epochs < 1:
+        if self.epochs < 0 or self.head_epochs < 0 or self.epochs + self.warmup_epochs < 1:
             raise FinetuneError("at least one training epoch is needed")
         if self.size < 32:
             raise FinetuneError("the input size must be at least 32 px")
@@ -66,10 +66,15 @@ class FinetuneConfig:
         if self.negatives < 0 or self.pool_size < 2:
             raise FinetuneError("--negatives must be 0 or more and the pool at least 2 images")
         if self.epoch_images is not None and self.epoch_images < 1:
-            raise FinetuneError("--epoch-images must be at least 1")
+            raise FinetuneError("--epoch-images must be at least 1 (0 on the command line: all)")
         if self.batch_size is not None and self.batch_size < 2:
             raise FinetuneError("the batch size must be at least 2")
         return self
+
+    @property
+    def warmup_epochs(self) -> int:
+        """Epochs training the classifier alone before the ``epochs`` asked for (classification)."""
+        return self.head_epochs if self.loss == "classification" else 0
 
     @property
     def mines(self) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from imgsearch_gui.base.types import SkippedFile
+from imgsearch_gui.ml.finetune.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,13 @@ class DataSummary:
         }
 
 
+def epoch_label(stage: str, epoch: int, epochs: int) -> str:
+    """``epoch 3/7`` counts the epochs asked for; the classifier's warm-up is named apart."""
+    if stage == "head":
+        return f"classifier warm-up {epoch}/{epochs}"
+    return f"epoch {epoch}/{epochs}"
+
+
 @dataclass(frozen=True)
 class DataReady:
     """Yielded once, when the data is checked and split, before any training."""
@@ -55,6 +63,7 @@ class DataReady:
     summary: DataSummary
     device: str
     batch_size: int
+    plan: Plan | None = None  # what the run will do (epochs, steps, images embedded)
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,11 @@ class TrainStep:
     eta_s: float | None  # whole run, including evaluations
     run_step: int = 0  # 1-based over the whole run (every stage): for progress bars
     run_steps: int = 0
+    images: int = 0  # in this step's batch
+
+    @property
+    def label(self) -> str:
+        return epoch_label(self.stage, self.epoch, self.epochs)
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,10 @@ class EpochEnd:
     seconds: float
     best: bool
     run_epoch: int = 0  # 1-based over the whole run (head epochs first)
+
+    @property
+    def label(self) -> str:
+        return epoch_label(self.stage, self.epoch, self.epochs)
 
 
 @dataclass(frozen=True)

@@ -27,31 +27,47 @@ class Speed:
 
 @dataclass(frozen=True)
 class Plan:
-    """A run's work, from the data's counts and the config."""
+    """A run's work, from the data's counts and the config; the loop runs exactly this."""
 
     n_train: int
     n_val: int
     head_epochs: int  # the classifier's warm-up (classification only)
     epochs: int  # full epochs, as set
     steps_per_epoch: int
-    batch_size: int
-    pool_images: int  # embedded per full epoch to mine negatives (metric losses)
+    batch_size: int  # images a step trains on
+    pairs: int  # metric losses: anchor pairs per batch, then their mined negatives (0: no mining)
+    pool_images: int  # embedded before each full epoch to mine negatives
+    imprint: bool  # classification: the head starts from the training images' class means
+    whiten: bool  # a supervised whitening learned on every image at the end
 
     @property
     def total_epochs(self) -> int:
         return self.head_epochs + self.epochs
 
-    def seconds(self, speed: Speed) -> float:
-        """Expected wall time after the photos are loaded: the off-the-shelf val mAP, the head's
-        initialisation, every epoch with its val mAP (and mining), the whitening if asked."""
-        images = self.steps_per_epoch * self.batch_size
-        embedded = self.n_val * (1 + self.total_epochs) + self.pool_images * self.epochs
-        if self.head_epochs:
-            embedded += self.n_train + images * self.head_epochs  # imprint + frozen-trunk steps
-        return self.epochs * images / speed.train + embedded / speed.embed
+    def work(self, epochs_done: int = 0) -> tuple[int, int]:
+        """(images trained on with the whole network, images run through the frozen network)
+        after ``epochs_done`` epochs (0: the whole run: the off-the-shelf val mAP and the
+        head's initialisation too). The frozen count is the val mAP after every epoch, the
+        mining pools, the head stage's steps and the whitening."""
+        epoch_images = self.steps_per_epoch * self.batch_size
+        head_left = max(0, self.head_epochs - epochs_done)
+        full_left = min(self.epochs, self.total_epochs - epochs_done)
+        frozen = self.n_val * (head_left + full_left) + self.pool_images * full_left
+        frozen += epoch_images * head_left
+        if epochs_done == 0:
+            frozen += self.n_val + (self.n_train if self.imprint else 0)
+        if self.whiten:
+            frozen += self.n_train + self.n_val
+        return full_left * epoch_images, frozen
+
+    def seconds(self, speed: Speed, epochs_done: int = 0) -> float:
+        """Expected wall time after the photos are loaded (after ``epochs_done`` epochs)."""
+        full, frozen = self.work(epochs_done)
+        return full / speed.train + frozen / speed.embed
 
 
 def batch_size_for(config: FinetuneConfig, device_type: str) -> int:
+    """Images per step before mining: 32 on a CPU, 64 on CUDA, unless set."""
     return config.batch_size or (64 if device_type == "cuda" else 32)
 
 
@@ -76,12 +92,20 @@ def split_sizes(counts: dict[str, tuple[int, int]], given_split: bool, config: F
     return n_train, n_val
 
 
-def plan_for(n_train: int, n_val: int, config: FinetuneConfig, device_type: str = "cpu") -> Plan:
+def plan_for(n_train: int, n_val: int, config: FinetuneConfig, device_type: str = "cpu",
+             n_classes: int | None = None) -> Plan:
+    """The plan of a run on ``n_train``/``n_val`` images (of ``n_classes`` classes: mining takes
+    at most one negative per other class; None: as many as ``negatives`` asks)."""
     batch = batch_size_for(config, device_type)
     steps = steps_per_epoch(n_train, batch, config)
-    head = config.head_epochs if config.loss == "classification" else 0
-    pool = min(n_train, config.pool_size) if config.mines else 0
-    return Plan(n_train, n_val, head, config.epochs, steps, batch, pool)
+    pairs = max(1, batch // (2 + config.negatives)) if config.mines else 0
+    pool = 0
+    if pairs:
+        negatives = config.negatives if n_classes is None else min(config.negatives, n_classes - 1)
+        batch = pairs * (2 + negatives)
+        pool = min(n_train, max(config.pool_size, steps * pairs))  # every anchor is in the pool
+    return Plan(n_train, n_val, config.warmup_epochs, config.epochs, steps, batch, pairs, pool,
+                imprint=config.loss == "classification", whiten=config.whiten)
 
 
 def measure_speed(config: FinetuneConfig, steps: int = 2, batch: int = 8) -> Speed:

@@ -450,20 +450,43 @@ def test_metric_loss_batches_carry_mined_negatives(labelled, monkeypatch):
 # -- the plan and the estimate -------------------------------------------------------------------
 
 
-def test_plan_follows_the_run_and_estimates_from_a_measured_speed(labelled):
-    from imgsearch_gui.ml.finetune import Speed, measure_speed, plan_for, split_sizes
+def work_done(events) -> tuple[int, int]:
+    """(images trained on with the whole network, images through the frozen network) in a run's
+    events: the full stage's steps; every embedding pass announced and the head stage's steps."""
+    full = sum(e.images for e in events if isinstance(e, TrainStep) and e.stage == "full")
+    frozen = sum(e.images for e in events if isinstance(e, TrainStep) and e.stage == "head")
+    frozen += sum(e.total for e in events
+                  if isinstance(e, Progress) and e.stage == "embed" and e.done == 0)
+    return full, frozen
 
-    config = FinetuneConfig(**TINY, epochs=2, head_epochs=1, val_fraction=0.5, epoch_images=16)
+
+@pytest.mark.parametrize("loss, whiten", [("classification", True), ("contrastive", False)])
+def test_the_plan_is_the_work_the_run_does(labelled, loss, whiten):
+    from imgsearch_gui.ml.finetune import plan_for, split_sizes
+
+    config = FinetuneConfig(**TINY, loss=loss, epochs=2, head_epochs=1, val_fraction=0.5,
+                            epoch_images=16, whiten=whiten, pool_size=20)
     report = list(inspect_folder(labelled, workers=1))[-1]
     n_train, n_val = split_sizes(report.counts, report.given_split, config)
     events = list(finetune(labelled, config, None))
     ready = next(e for e in events if isinstance(e, DataReady))
-    assert (n_train, n_val) == (ready.summary.n_train, ready.summary.n_val)
-    plan = plan_for(n_train, n_val, config)
+    assert (n_train, n_val) == (ready.summary.n_train, ready.summary.n_val) == (32, 32)
+    plan = plan_for(n_train, n_val, config, n_classes=len(report.counts))
+    assert plan == ready.plan
     steps = [e for e in events if isinstance(e, TrainStep)]
-    assert plan.steps_per_epoch == 1 == steps[0].steps  # an epoch of 16 of the 30 train images
+    assert plan.steps_per_epoch == 1 == steps[0].steps  # an epoch of 16 of the 32 train images
     assert len(steps) == plan.total_epochs * plan.steps_per_epoch == steps[-1].run_steps
-    assert plan.seconds(Speed(train=16, embed=32)) == pytest.approx(
-        2 * 16 / 16 + (n_val * 4 + n_train + 16) / 32)
-    speed = measure_speed(config)
+    assert {s.images for s in steps} == {plan.batch_size}
+    assert work_done(events) == plan.work()
+
+
+def test_the_estimate_is_the_plan_at_a_measured_speed(labelled):
+    from imgsearch_gui.ml.finetune import Speed, measure_speed, plan_for
+
+    plan = plan_for(320, 100, FinetuneConfig(epochs=3))
+    full, frozen = plan.work()
+    assert plan.seconds(Speed(train=10, embed=40)) == pytest.approx(full / 10 + frozen / 40)
+    assert plan.seconds(Speed(train=10, embed=40), epochs_done=2) < plan.seconds(
+        Speed(train=10, embed=40), epochs_done=1)
+    speed = measure_speed(FinetuneConfig(**TINY))
     assert speed.train > 0 and speed.embed > speed.train / 10
