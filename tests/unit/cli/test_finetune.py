@@ -77,7 +77,8 @@ def test_epochs_are_counted_as_set_and_the_warm_up_is_named(labelled, tmp_path, 
                          "--epochs", 2, "--head-epochs", 1)
     assert code == 0, err
     assert "classifier warm-up 1/1:" in err and "epoch 1/2:" in err and "epoch 2/2:" in err
-    assert "epoch 3/" not in err
+    assert "epoch 3/" not in err and "after epoch 3" not in err  # no run-wide numbering left
+    assert "val mAP after classifier warm-up 1/1" in err and "val mAP after epoch 2/2" in err
 
 
 def test_a_run_that_beats_nothing_says_so_and_saves_nothing(labelled, tmp_path, capsys):
