@@ -44,6 +44,24 @@ def balanced_batches(labels: Sequence[int], batch_size: int, n_batches: int, per
     return batches
 
 
+def class_sample(labels: Sequence[int], n: int, rng: random.Random) -> list[int]:
+    """``n`` rows (all when there are fewer), taking the classes in turn, each class's rows in a
+    random order: every class is represented as evenly as its photos allow."""
+    by_class: dict[int, list[int]] = {}
+    for i, c in enumerate(labels):
+        by_class.setdefault(c, []).append(i)
+    for rows in by_class.values():
+        rng.shuffle(rows)
+    chosen: list[int] = []
+    depth = 0
+    while len(chosen) < min(n, len(labels)):
+        for c in sorted(by_class):
+            if depth < len(by_class[c]) and len(chosen) < n:
+                chosen.append(by_class[c][depth])
+        depth += 1
+    return sorted(chosen)
+
+
 def make_augment(size: int):
     """Training augmentation on uint8 CHW tensors: random resized crop to size x size, flip,
     small rotation/shear, colour jitter. Evaluation uses none (the whole image, longest side

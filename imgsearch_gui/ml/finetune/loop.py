@@ -36,7 +36,7 @@ from imgsearch_gui.ml.checkpoint import Checkpoint, save_checkpoint
 from imgsearch_gui.ml.descriptor import RetrievalNet, infer
 from imgsearch_gui.ml.embedder import resolve_device
 from imgsearch_gui.ml.evaluate import label_retrieval
-from imgsearch_gui.ml.finetune.batches import Prefetcher, balanced_batches
+from imgsearch_gui.ml.finetune.batches import Prefetcher, balanced_batches, class_sample
 from imgsearch_gui.ml.finetune.config import FinetuneConfig
 from imgsearch_gui.ml.finetune.data import Split, read_folder, split_decoded
 from imgsearch_gui.ml.finetune.events import (
@@ -90,7 +90,7 @@ def finetune(root: str | Path, config: FinetuneConfig = _DEFAULT,
     if map_before is None:
         yield cancelled_result(clock, data.summary)
         return
-    if config.loss == "classification" and not (yield from imprint_head(model, data, config)):
+    if plan.imprint and not (yield from imprint_head(model, data, config, plan.imprint)):
         yield cancelled_result(clock, data.summary)
         return
     run = Run(config, root, cancel, clock, plan, data, model, map_before)
@@ -158,16 +158,18 @@ def build_model(config: FinetuneConfig, device: torch.device, eval_batch_size: i
     return Model(backbone, net, net.probe_dim(), device, eval_batch_size, cancel)
 
 
-def imprint_head(model: Model, data: Split, config: FinetuneConfig) -> Generator[Event, None, bool]:
-    """The cosine head, started from the class means of the off-the-shelf descriptors (no aug).
-    False when cancelled."""
+def imprint_head(model: Model, data: Split, config: FinetuneConfig, n_images: int
+                 ) -> Generator[Event, None, bool]:
+    """The cosine head, started from the class means of the off-the-shelf descriptors of
+    ``n_images`` training photos, the classes in turn (no aug). False when cancelled."""
     model.head = CosineHead(model.dim, len(data.classes), config.temperature).to(model.device)
-    yield Progress("embed", 0, len(data.train_images), message="initialising the classifier")
-    vecs = model.embed(data.train_images)
+    rows = class_sample(data.train_labels, n_images, random.Random(config.seed))
+    yield Progress("embed", 0, len(rows), message="initialising the classifier")
+    vecs = model.embed([data.train_images[r] for r in rows])
     if vecs is None:
         return False
     means = np.zeros((len(data.classes), model.dim), dtype=np.float32)
-    np.add.at(means, np.asarray(data.train_labels), vecs)
+    np.add.at(means, np.asarray([data.train_labels[r] for r in rows]), vecs)
     with torch.no_grad():
         model.head.weight.copy_(LF.l2n(torch.from_numpy(means)))
     return True
@@ -350,7 +352,8 @@ def train_epoch(run: Run, stage: Stage) -> Generator[Event, None, float | None]:
     train_mode(net)
     if stage.name == "head":
         net.backbone.eval()  # frozen: no dropout/BN changes, no graph through it
-    for n, x in Prefetcher(run.data.train_images, batches, config.size, config.seed * 1000 + run.epoch):
+    for n, x in Prefetcher(run.data.train_images, batches, config.crop_size,
+                           config.seed * 1000 + run.epoch):
         if run.cancel.cancelled:
             yield run.cancelled()
             return None

@@ -37,7 +37,7 @@ class Plan:
     batch_size: int  # images a step trains on
     pairs: int  # metric losses: anchor pairs per batch, then their mined negatives (0: no mining)
     pool_images: int  # embedded before each full epoch to mine negatives
-    imprint: bool  # classification: the head starts from the training images' class means
+    imprint: int  # classification: the head starts from the class means of this many photos
     whiten: bool  # a supervised whitening learned on every image at the end
 
     @property
@@ -55,7 +55,7 @@ class Plan:
         frozen = self.n_val * (head_left + full_left) + self.pool_images * full_left
         frozen += epoch_images * head_left
         if epochs_done == 0:
-            frozen += self.n_val + (self.n_train if self.imprint else 0)
+            frozen += self.n_val + self.imprint
         if self.whiten:
             frozen += self.n_train + self.n_val
         return full_left * epoch_images, frozen
@@ -104,8 +104,9 @@ def plan_for(n_train: int, n_val: int, config: FinetuneConfig, device_type: str 
         negatives = config.negatives if n_classes is None else min(config.negatives, n_classes - 1)
         batch = pairs * (2 + negatives)
         pool = min(n_train, max(config.pool_size, steps * pairs))  # every anchor is in the pool
+    imprint = min(n_train, steps * batch) if config.loss == "classification" else 0
     return Plan(n_train, n_val, config.warmup_epochs, config.epochs, steps, batch, pairs, pool,
-                imprint=config.loss == "classification", whiten=config.whiten)
+                imprint=imprint, whiten=config.whiten)
 
 
 def measure_speed(config: FinetuneConfig, steps: int = 2, batch: int = 8) -> Speed:
@@ -121,7 +122,12 @@ def measure_speed(config: FinetuneConfig, steps: int = 2, batch: int = 8) -> Spe
     net = RetrievalNet(load_backbone(config.backbone, config.weights), make_pooling(config.pooling))
     net = net.to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-6)
-    x = torch.randint(0, 256, (batch, 3, config.size, config.size), dtype=torch.uint8, device=device)
+    crop = config.crop_size
+    rng = torch.Generator().manual_seed(0)  # the run's global RNG is left alone
+    x = torch.randint(0, 256, (batch, 3, crop, crop), dtype=torch.uint8, generator=rng).to(device)
+    # evaluation sees whole photos, longest side ``size``: a 4:3 one stands for them
+    photos = torch.randint(0, 256, (batch, 3, config.size * 3 // 4, config.size), dtype=torch.uint8,
+                           generator=rng).to(device)
     train_mode(net)
     t0 = 0.0
     for i in range(steps + 1):
@@ -134,9 +140,9 @@ def measure_speed(config: FinetuneConfig, steps: int = 2, batch: int = 8) -> Spe
     train = steps * batch / max(1e-6, _now(device) - t0)
     net.eval()
     with torch.inference_mode():
-        net(x)
+        net(photos)
         t0 = _now(device)
-        net(x)
+        net(photos)
         embed = batch / max(1e-6, _now(device) - t0)
     return Speed(train=train, embed=embed)
 

@@ -490,3 +490,27 @@ def test_the_estimate_is_the_plan_at_a_measured_speed(labelled):
         Speed(train=10, embed=40), epochs_done=1)
     speed = measure_speed(FinetuneConfig(**TINY))
     assert speed.train > 0 and speed.embed > speed.train / 10
+
+
+def test_training_crops_are_a_share_of_the_evaluated_size(labelled, monkeypatch):
+    from imgsearch_gui.ml.finetune import loop
+
+    assert FinetuneConfig(size=224).crop_size == 192 and FinetuneConfig(size=32).crop_size == 32
+    shapes = []
+    real = loop.train_step
+    monkeypatch.setattr(loop, "train_step", lambda run, stage, x, rows: shapes.append(
+        tuple(x.shape[-2:])) or real(run, stage, x, rows))
+    run_to_end(finetune(labelled, FinetuneConfig(**TINY, epochs=1, val_fraction=0.5), None))
+    assert shapes and set(shapes) == {(48, 48)}  # 64 px evaluated, 48 px crops trained
+
+
+def test_class_sample_takes_the_classes_in_turn():
+    from imgsearch_gui.ml.finetune.batches import class_sample
+
+    labels = [0] * 10 + [1] * 3 + [2] * 10
+    rows = class_sample(labels, 9, random.Random(0))
+    assert len(rows) == len(set(rows)) == 9
+    assert np.bincount([labels[r] for r in rows]).tolist() == [3, 3, 3]
+    rows = class_sample(labels, 15, random.Random(0))
+    assert np.bincount([labels[r] for r in rows]).tolist() == [6, 3, 6]
+    assert class_sample(labels, 100, random.Random(0)) == list(range(len(labels)))
