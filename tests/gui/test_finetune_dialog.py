@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import shiboken6
 from photos import labelled_folder, stripes
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
@@ -66,6 +68,30 @@ def _expected_minutes(dialog: FinetuneDialog, speed: Speed = SLOW) -> int:
     cfg = dialog.config()
     report = dialog.report
     return round(plan_for(*split_sizes(report.counts, report.given_split, cfg), cfg).seconds(speed) / 60)
+
+
+def _estimate_text(minutes: int) -> str:
+    return f"Estimated time: about {minutes} min on this computer (plus loading the photos)"
+
+
+@pytest.fixture
+def fake_runs(monkeypatch):
+    """finetune replaced by a run that records its folder, waits for ``may_end`` and yields
+    nothing (the dialog's worker just ends): for what Start trains on and what happens beside it."""
+    roots: list[Path] = []
+    may_end = threading.Event()
+    may_end.set()
+
+    def fake(root, config, models_dir, cancel=None):
+        roots.append(Path(root))
+        while not may_end.wait(0.01) and not cancel.cancelled:
+            pass
+        return
+        yield
+
+    monkeypatch.setattr(finetune_dialog, "finetune", fake)
+    yield roots, may_end
+    may_end.set()
 
 
 def test_lists_classes_and_bad_files_then_trains_and_offers_the_model(dialog, labelled, qtbot):
@@ -255,11 +281,17 @@ def test_estimate_measures_the_speed_of_the_real_network(dialog, labelled, qtbot
                         r"\(plus loading the photos\)", blocker.args[0])
 
 
-def test_failed_measurement_shows_no_estimate(dialog, labelled, qtbot, monkeypatch, caplog):
-    def broken(config):
-        raise RuntimeError("no memory")
+def test_failed_measurement_shows_no_estimate_and_is_retried_on_a_change(dialog, labelled, qtbot,
+                                                                          monkeypatch, caplog):
+    calls: list[int] = []
 
-    monkeypatch.setattr(finetune_dialog, "measure_speed", broken)
+    def broken_once(config):
+        calls.append(config.size)
+        if len(calls) == 1:
+            raise RuntimeError("no memory")
+        return SLOW
+
+    monkeypatch.setattr(finetune_dialog, "measure_speed", broken_once)
     with caplog.at_level(logging.WARNING, logger=finetune_dialog.__name__):
         with qtbot.waitSignal(dialog.inspected, timeout=20_000):
             dialog.set_folder(labelled)
@@ -267,6 +299,13 @@ def test_failed_measurement_shows_no_estimate(dialog, labelled, qtbot, monkeypat
     assert dialog.estimate.text() == "" and dialog.estimate.isHidden()
     assert "could not measure the fine-tuning speed" in caplog.text
     assert dialog.start_button.isEnabled()  # an estimate is a help, not a condition
+    qtbot.wait(100)
+    assert calls == [64] and dialog._speed_worker is None  # not retried in a loop by itself
+    with qtbot.waitSignal(dialog.estimated, timeout=10_000) as blocker:
+        dialog.epochs.setValue(3)  # a change: the failure is not final, measured again
+        assert dialog.estimate.text() == "Estimating the training time…"
+    assert calls == [64, 64]
+    assert blocker.args[0] == _estimate_text(_expected_minutes(dialog))
 
 
 def test_typed_folder_is_checked_on_enter_without_the_chooser(dialog, labelled, qtbot, monkeypatch,
@@ -318,3 +357,151 @@ def test_a_run_that_never_beats_off_the_shelf_saves_nothing_and_offers_nothing(m
     assert not dialog.use_button.isEnabled()
     models = dialog.data_dir / "models"
     assert not models.exists() or not list(models.glob("*.pt"))
+
+
+def test_enter_in_a_spin_box_never_starts_training(dialog, labelled, qtbot, fake_runs, monkeypatch):
+    """Start is enabled (a checked folder) and Enter in the Epochs field still starts nothing."""
+    roots, _ = fake_runs
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        lambda *args, **kwargs: pytest.fail("Enter opened the folder chooser"))
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    with qtbot.waitSignal(dialog.inspected, timeout=20_000):
+        dialog.set_folder(labelled)
+    assert dialog.start_button.isEnabled()
+    editor = dialog.epochs.lineEdit()
+    dialog.epochs.setFocus()
+    for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        qtbot.keyClick(editor, key)
+        qtbot.keyClick(dialog.epochs, key)
+        qtbot.wait(20)
+    assert roots == [] and dialog._train_worker is None
+    assert dialog.isVisible() and dialog.result is None
+    assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
+
+
+def test_an_edited_folder_is_not_trained_until_it_is_checked(dialog, labelled, qtbot, tmp_path,
+                                                             fake_runs):
+    """Typing a path drops the checked folder (Start off, "press Enter"); a pause on an existing
+    folder checks it; Start then trains that folder, never the one checked before."""
+    roots, _ = fake_runs
+    other = labelled_folder(tmp_path / "other", per_class=5)
+    with qtbot.waitSignal(dialog.inspected, timeout=20_000):
+        dialog.set_folder(labelled)
+    assert dialog.start_button.isEnabled()
+
+    dialog.folder.selectAll()
+    qtbot.keyClicks(dialog.folder, str(tmp_path / "nowhere"))
+    assert dialog.report is None and not dialog.start_button.isEnabled()
+    assert "Press Enter to check" in dialog.data_status.text()
+    assert dialog.classes.rowCount() == 0 and dialog.estimate.isHidden()
+    dialog.start()  # even if called: nothing checked, nothing trained
+    assert dialog._train_worker is None
+    qtbot.wait(dialog.FOLDER_CHECK_DELAY_MS + 200)
+    assert dialog._inspect_worker is None and dialog.report is None  # not a folder: not checked
+    assert "Press Enter to check" in dialog.data_status.text()
+
+    dialog.folder.selectAll()
+    with qtbot.waitSignal(dialog.inspected, timeout=20_000) as blocker:
+        qtbot.keyClicks(dialog.folder, str(other))  # checked once the typing pauses
+        assert not dialog.start_button.isEnabled()
+    assert blocker.args[0].root == str(other) and blocker.args[0].counts["vertical"] == (5, 0)
+    assert dialog.folder.text() == str(other) and dialog.start_button.isEnabled()
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: dialog._train_worker is None, timeout=10_000)
+    assert roots == [other]
+
+
+def test_a_measurement_overlapped_by_a_run_is_dropped_and_redone_after_it(dialog, labelled, qtbot,
+                                                                           monkeypatch, fake_runs):
+    """Start while the speed is measured: that (slowed) speed is neither kept nor shown, nothing
+    is measured during the run, and the estimate is measured and shown when the run ends."""
+    _, may_end = fake_runs
+    crawl = Speed(train=0.001, embed=0.01)  # what a measurement beside a run would see
+    measuring, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def measure(config):
+        calls.append(config.size)
+        if len(calls) == 1:
+            measuring.set()
+            release.wait(30)
+            return crawl
+        return SLOW
+
+    monkeypatch.setattr(finetune_dialog, "measure_speed", measure)
+    shown: list[str] = []
+    dialog.estimated.connect(shown.append)
+    try:
+        with qtbot.waitSignal(dialog.inspected, timeout=20_000):
+            dialog.set_folder(labelled)
+        assert measuring.wait(10) and dialog._speed_worker is not None
+        assert dialog.estimate.text() == "Estimating the training time…"
+        assert dialog.start_button.isEnabled()
+        may_end.clear()
+        dialog.start_button.click()
+        assert dialog._train_worker is not None and dialog.estimate.isHidden()
+        release.set()  # the measurement ends during the run
+        qtbot.waitUntil(lambda: dialog._speed_worker is None, timeout=10_000)
+        assert dialog._train_worker is not None  # still running
+        assert dialog._speeds == {} and shown == [] and dialog.estimate.isHidden()
+        dialog._update_estimate()  # asked during the run: no measurement beside it
+        assert dialog._speed_worker is None and calls == [64]
+        with qtbot.waitSignal(dialog.estimated, timeout=10_000) as blocker:
+            may_end.set()  # the run ends: measured again, then shown
+        assert calls == [64, 64]
+        assert blocker.args[0] == _estimate_text(_expected_minutes(dialog))
+        assert shown == [blocker.args[0]] and dialog.estimate.isVisible() is dialog.isVisible()
+        assert dialog.start_button.isEnabled()
+    finally:
+        release.set()
+        may_end.set()
+
+
+def test_warmup_hint_and_estimate_follow_the_config(make_dialog, labelled, qtbot):
+    """The hint is the config's warm-up (head_epochs for classification, none otherwise); the
+    estimate is plan_for's for the settings shown, whitening included."""
+    dialog = make_dialog(head_epochs=2)
+    assert dialog.warmup_hint.text() == "plus 2 epochs of classifier warm-up first"
+    dialog.loss.setCurrentIndex(dialog.loss.findData("contrastive"))
+    assert dialog.config().warmup_epochs == 0 and dialog.warmup_hint.isHidden()
+    dialog.loss.setCurrentIndex(dialog.loss.findData("classification"))
+    assert not dialog.warmup_hint.isHidden()
+    with qtbot.waitSignal(dialog.estimated, timeout=20_000) as blocker:
+        dialog.set_folder(labelled)
+    assert blocker.args[0] == _estimate_text(_expected_minutes(dialog))
+    dialog.epochs.setValue(20)
+    dialog.whiten.setChecked(True)
+    assert dialog.config().whiten
+    assert dialog.estimate.text() == _estimate_text(_expected_minutes(dialog))
+
+
+def test_closing_starts_nothing_and_late_signals_reach_no_deleted_dialog(make_dialog, labelled, qtbot,
+                                                                        tmp_path, measured, fake_runs):
+    """A run that ends because the dialog closed measures nothing (until it shows again), and a
+    worker's signal queued before the dialog was deleted is harmless."""
+    _, may_end = fake_runs
+    dialog = make_dialog()
+    with qtbot.waitSignal(dialog.estimated, timeout=20_000):
+        dialog.set_folder(labelled)
+    dialog._speeds.clear()  # as if the run had overlapped the measurement: measured after it
+    may_end.clear()
+    dialog.start_button.click()
+    assert dialog._train_worker is not None
+    dialog.reject()  # stops the run
+    qtbot.waitUntil(lambda: dialog._train_worker is None, timeout=10_000)
+    qtbot.wait(50)
+    assert measured == [64] and dialog._speed_worker is None  # nothing new on a closed dialog
+    with qtbot.waitSignal(dialog.estimated, timeout=10_000):
+        dialog.show()
+    assert measured == [64, 64]
+
+    gone = FinetuneDialog(tmp_path / "data", base_config=CONFIG)  # deleted below, not by qtbot
+    with qtbot.waitSignal(gone.estimated, timeout=20_000):
+        gone.set_folder(labelled)
+    gone._speeds.clear()
+    gone.start_button.click()
+    gone.stop_workers()  # the run ends; its finished signal is still queued
+    shiboken6.delete(gone)
+    qtbot.wait(100)  # delivered to the deleted dialog: no error (pytest-qt would report one)
+    assert measured == [64, 64, 64]  # gone's first estimate only: nothing after its run

@@ -6,6 +6,7 @@ The training itself is :func:`imgsearch_gui.ml.finetune.finetune` (a generator) 
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import math
@@ -13,7 +14,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+import shiboken6
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -96,6 +98,19 @@ def _speed_key(config: FinetuneConfig) -> tuple:
 def _measure(config: FinetuneConfig) -> tuple[Speed, str]:
     """Runs in a worker: the speed of ``config``'s network and the device type it ran on."""
     return measure_speed(config), resolve_device(config.device).type
+
+
+def _unless_deleted(slot):
+    """A slot that does nothing once the dialog's C++ side is gone: a worker's queued signal can
+    arrive after the dialog was closed (stop_workers) and deleted."""
+
+    @functools.wraps(slot)
+    def guarded(self, *args):
+        if shiboken6.isValid(self):
+            return slot(self, *args)
+        return None
+
+    return guarded
 
 
 def _best_label(result: FinetuneResult) -> str:
@@ -195,6 +210,9 @@ class CurvePlot(QWidget):
 class FinetuneDialog(QDialog):
     """Fine-tune the CNN on a labelled folder; ``use_model(path)`` offers the checkpoint."""
 
+    #: A typed folder is checked once the typing pauses this long (if it is an existing folder).
+    FOLDER_CHECK_DELAY_MS = 500
+
     use_model = Signal(str)
     inspected = Signal(object)  # FolderReport
     estimated = Signal(str)  # the estimate's text, each time it is shown
@@ -212,8 +230,11 @@ class FinetuneDialog(QDialog):
         self._train_worker: Worker | None = None
         self._speed_worker: Worker | None = None
         self._speeds: dict[tuple, tuple[Speed, str] | None] = {}  # None: the measurement failed
+        # measurements overlapped by a training run: their (slowed) result is neither kept nor shown
+        self._stale_speed_workers: set[Worker] = set()
         self._run_config = self.base_config
         self._t0 = 0.0
+        self._closed = False  # stop_workers ran: nothing new starts until the dialog shows again
 
         layout = QVBoxLayout(self)
         layout.addWidget(self._data_box())
@@ -231,6 +252,11 @@ class FinetuneDialog(QDialog):
         self.folder.setPlaceholderText("A folder with one subfolder of photos per class "
                                        "(type a path and press Enter, or choose one)")
         self.folder.returnPressed.connect(self._folder_entered)
+        self.folder.textEdited.connect(self._folder_edited)
+        self._folder_timer = QTimer(self)
+        self._folder_timer.setSingleShot(True)
+        self._folder_timer.setInterval(self.FOLDER_CHECK_DELAY_MS)
+        self._folder_timer.timeout.connect(self._folder_typed)
         self.browse_button = QPushButton("&Choose folder…")
         self.browse_button.clicked.connect(self.choose_folder)
         row = QHBoxLayout()
@@ -301,7 +327,7 @@ class FinetuneDialog(QDialog):
         self.loss.currentIndexChanged.connect(self._loss_changed)
         for signal in (self.epochs.valueChanged, self.size.valueChanged,
                        self.val_fraction.valueChanged, self.whiten.toggled):
-            signal.connect(self._update_estimate)
+            signal.connect(self._settings_changed)
         self._update_warmup_hint()
         return box
 
@@ -360,22 +386,49 @@ class FinetuneDialog(QDialog):
         if folder:
             self.set_folder(Path(folder))
 
-    def _folder_entered(self) -> None:
+    def _typed_folder(self) -> Path | None:
         text = self.folder.text().strip()
-        if text:
-            self.set_folder(Path(text).expanduser())
+        return Path(text).expanduser() if text else None
 
-    def set_folder(self, folder: Path) -> None:
-        """Check ``folder`` in the background (classes, counts, unreadable files)."""
+    def _folder_entered(self) -> None:
+        folder = self._typed_folder()
+        if folder is not None:
+            self.set_folder(folder)
+
+    def _folder_edited(self, _text: str) -> None:
+        """The typed path is not the checked one any more: nothing can be trained until it is
+        checked (on Enter, or by itself once the typing pauses on an existing folder)."""
+        self._forget_folder()
+        folder = self._typed_folder()
+        if folder is None:
+            self.data_status.setText("No folder chosen.")
+            return
+        self.data_status.setText("Press Enter to check this folder.")
+        self._folder_timer.start()  # restarts: the check waits until the typing pauses
+
+    def _folder_typed(self) -> None:
+        folder = self._typed_folder()
+        if folder is not None and folder.is_dir() and self.report is None \
+                and self._inspect_worker is None:
+            self.set_folder(folder)
+
+    def _forget_folder(self) -> None:
+        """Drop the checked folder (and any check running): Start stays off until a new check."""
+        self._folder_timer.stop()
         if self._inspect_worker is not None:
             self._inspect_worker.cancel()
             self._inspect_worker = None  # its report, if any, is ignored
-        self.folder.setText(str(folder))
         self.report = None
         self.start_button.setEnabled(False)
         self.classes.setRowCount(0)
         self.bad_files.setVisible(False)
         self._update_estimate()
+
+    def set_folder(self, folder: Path) -> None:
+        """Check ``folder`` in the background (classes, counts, unreadable files)."""
+        if self._typed_folder() != folder:  # as typed: the text under the cursor stays as it is
+            self.folder.setText(str(folder))
+        self._forget_folder()
         if not folder.is_dir():
             why = "it is a file" if folder.exists() else "nothing is there"
             self.data_status.setText(f"<b>Not a folder:</b> {html.escape(str(folder))} ({why}). "
@@ -392,14 +445,17 @@ class FinetuneDialog(QDialog):
         self._inspect_worker = worker
         worker.start()
 
+    @_unless_deleted
     def _inspect_progress(self, event: Progress, worker: Worker) -> None:
         if worker is self._inspect_worker:
             self.data_status.setText(f"Checking the photos… {event.done}/{event.total}")
 
+    @_unless_deleted
     def _inspect_failed(self, exc: BaseException, worker: Worker) -> None:
         if worker is self._inspect_worker:
             self.data_status.setText(f"Cannot check: {html.escape(str(exc))}")
 
+    @_unless_deleted
     def _inspected(self, report: FolderReport, worker: Worker) -> None:
         if worker is not self._inspect_worker:
             return  # an older check
@@ -419,6 +475,7 @@ class FinetuneDialog(QDialog):
             text = f"<b>Cannot train:</b> {html.escape(report.error)}"
         self.data_status.setText(text)
         self.start_button.setEnabled(report.error is None and self._train_worker is None)
+        self._retry_failed_measurements()
         self._update_estimate()
         self.inspected.emit(report)
 
@@ -439,14 +496,18 @@ class FinetuneDialog(QDialog):
 
     def _loss_changed(self) -> None:
         self._update_warmup_hint()
+        self._settings_changed()
+
+    def _settings_changed(self) -> None:
+        self._retry_failed_measurements()
         self._update_estimate()
 
-    def _head_epochs(self) -> int:
-        """Warm-up epochs the chosen loss runs before the epochs set (classification only)."""
-        return self.base_config.head_epochs if self.loss.currentData() == "classification" else 0
+    def _retry_failed_measurements(self) -> None:
+        """A failed measurement is not final (memory may be free now): measure again next time."""
+        self._speeds = {k: v for k, v in self._speeds.items() if v is not None}
 
     def _update_warmup_hint(self) -> None:
-        head = self._head_epochs()
+        head = self.config().warmup_epochs  # the chosen loss's warm-up before the epochs set
         self.warmup_hint.setText(f"plus {_epochs_text(head)} of classifier warm-up first"
                                  if head else "")
         self.warmup_hint.setToolTip(
@@ -468,6 +529,9 @@ class FinetuneDialog(QDialog):
         cfg = self.config()
         key = _speed_key(cfg)
         if key not in self._speeds:
+            if self._train_worker is not None:
+                self._set_estimate("")  # measured once the run ends (it would slow both)
+                return
             self._set_estimate("Estimating the training time…")
             self._measure_speed(cfg)
             return
@@ -483,24 +547,29 @@ class FinetuneDialog(QDialog):
         self.estimated.emit(self.estimate.text())
 
     def _measure_speed(self, cfg: FinetuneConfig) -> None:
-        if self._speed_worker is not None:
-            return  # one at a time; when it ends, the estimate asks again for the settings then
+        if self._speed_worker is not None or self._train_worker is not None or self._closed:
+            return  # one at a time, never beside a run; when either ends the estimate asks again
         key = _speed_key(cfg)
         worker = Worker(_measure, cfg, name="finetune-speed")
-        worker.result.connect(lambda measured, k=key: self._speed_measured(k, measured))
-        worker.error.connect(lambda exc, k=key: self._speed_failed(k, exc))
+        worker.result.connect(lambda measured, k=key, w=worker: self._speed_measured(k, measured, w))
+        worker.error.connect(lambda exc, k=key, w=worker: self._speed_failed(k, exc, w))
         worker.finished.connect(lambda w=worker: self._worker_done(w))
         self._speed_worker = worker
         worker.start()
 
-    def _speed_measured(self, key: tuple, measured: tuple[Speed, str]) -> None:
+    def _speed_measured(self, key: tuple, measured: tuple[Speed, str], worker: Worker) -> None:
+        if worker in self._stale_speed_workers:
+            log.info("fine-tuning speed for %s measured during a run: not kept", key)
+            return
         log.info("fine-tuning speed for %s: %.1f train, %.1f embed images/s on %s",
                  key, measured[0].train, measured[0].embed, measured[1])
         self._speeds[key] = measured
 
-    def _speed_failed(self, key: tuple, exc: BaseException) -> None:
+    def _speed_failed(self, key: tuple, exc: BaseException, worker: Worker) -> None:
+        if worker in self._stale_speed_workers:
+            return
         log.warning("could not measure the fine-tuning speed for %s: %s", key, exc)
-        self._speeds[key] = None
+        self._speeds[key] = None  # not measured again until the settings or the folder change
 
     # -- training --------------------------------------------------------------------------------
 
@@ -520,6 +589,10 @@ class FinetuneDialog(QDialog):
         self.status.setText("Loading the photos…")
         self._t0 = time.monotonic()
         self._run_config = self.config()
+        if self._speed_worker is not None:  # the run would slow it: its speed would be wrong
+            self._speed_worker.cancel()
+            self._stale_speed_workers.add(self._speed_worker)
+            self._set_estimate("")
         worker = Worker.with_cancel(finetune, Path(self.report.root), self._run_config,
                                     self.data_dir / "models", name="finetune")
         worker.progress.connect(self._progress)
@@ -546,6 +619,7 @@ class FinetuneDialog(QDialog):
         if not running and self.report is not None:
             self.val_fraction.setEnabled(not self.report.given_split)
 
+    @_unless_deleted
     def _progress(self, event: Progress) -> None:
         stage = {"load": "Loading the photos", "embed": event.message or "Measuring val mAP",
                  "save": "Saving the model"}.get(event.stage, event.stage)
@@ -556,6 +630,7 @@ class FinetuneDialog(QDialog):
             self.progress.setRange(0, 0)
         self.status.setText(f"{stage}…")
 
+    @_unless_deleted
     def _event(self, event: object) -> None:
         if isinstance(event, DataReady):
             s = event.summary
@@ -629,22 +704,27 @@ class FinetuneDialog(QDialog):
                     "its model.")
         return f"{took}. Saved {html.escape(str(result.checkpoint))}"
 
+    @_unless_deleted
     def _failed(self, exc: BaseException) -> None:
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.status.setText(f"<b>Training failed:</b> {html.escape(str(exc))}")
 
     def _worker_done(self, worker: Worker) -> None:
+        worker.deleteLater()
+        self._stale_speed_workers.discard(worker)
+        if not shiboken6.isValid(self):
+            return  # the dialog was deleted after stop_workers (a queued signal came late)
         if worker is self._train_worker:
             self._train_worker = None
             self._set_running(False)
+            self._update_estimate()  # measures the speed now if the run overlapped it
         if worker is self._inspect_worker:
             self._inspect_worker = None
         if worker is self._speed_worker:
             self._speed_worker = None
             if self._train_worker is None:
                 self._update_estimate()  # for the settings now (they may have changed meanwhile)
-        worker.deleteLater()
 
     def _use(self) -> None:
         if self.result is not None and self.result.improved and self.result.checkpoint:
@@ -652,7 +732,14 @@ class FinetuneDialog(QDialog):
 
     # -- closing ---------------------------------------------------------------------------------
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self._closed:  # shown again after closing: estimates may be measured again
+            self._closed = False
+            self._update_estimate()
+
     def stop_workers(self, timeout_ms: int = 30_000) -> None:
+        self._closed = True
         for worker in (self._train_worker, self._inspect_worker, self._speed_worker):
             if worker is not None:
                 worker.stop(timeout_ms)
