@@ -55,6 +55,22 @@ def triplet_loss(desc: torch.Tensor, labels: torch.Tensor, margin: float = 0.1) 
     return loss[valid].mean() if valid.any() else desc.sum() * 0
 
 
+def triplet_loss_all(desc: torch.Tensor, labels: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
+    """Batch-all triplet loss (Hermans et al.) on squared distances: every (anchor, classmate,
+    other-class image) triplet of the batch, averaged over those that still violate the margin.
+    With mined negatives in the batch the hard ones dominate without one hardest image per anchor
+    deciding everything (batch-hard with pool-mined negatives stalls at the margin)."""
+    dist = torch.cdist(desc, desc).pow(2)
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=desc.device)
+    pos = same & ~eye
+    terms = margin + dist[:, :, None] - dist[:, None, :]  # [anchor, positive, negative]
+    valid = pos[:, :, None] & ~same[:, None, :]
+    losses = terms.clamp(min=0)[valid]
+    active = losses > 1e-12
+    return losses[active].mean() if active.any() else desc.sum() * 0
+
+
 def batch_loss(loss: str, desc: torch.Tensor, labels: torch.Tensor, head: CosineHead | None,
                margin: float, label_smoothing: float) -> torch.Tensor:
     """The loss named ``loss`` (one of ``LOSSES``) of a batch of descriptors."""
@@ -63,4 +79,4 @@ def batch_loss(loss: str, desc: torch.Tensor, labels: torch.Tensor, head: Cosine
         return F.cross_entropy(head(desc), labels, label_smoothing=label_smoothing)
     if loss == "contrastive":
         return contrastive_loss(desc, labels, margin)
-    return triplet_loss(desc, labels, margin)
+    return triplet_loss_all(desc, labels, margin)

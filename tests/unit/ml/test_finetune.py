@@ -35,6 +35,7 @@ from imgsearch_gui.ml.finetune import (
     triplet_loss,
 )
 from imgsearch_gui.ml.finetune.loop import lr_at
+from imgsearch_gui.ml.finetune.losses import triplet_loss_all
 
 PATTERNS = ("hstripes", "vstripes", "checks", "rings")
 
@@ -328,6 +329,13 @@ def test_losses_are_zero_when_classes_are_well_separated():
     assert contrastive_loss(desc, y, 0.7).item() == pytest.approx(0, abs=1e-4)
     mixed = desc[[0, 2, 1, 3]]
     assert triplet_loss(mixed, y, 0.1).item() > 1
+    assert triplet_loss_all(desc, y, 0.1).item() == pytest.approx(0, abs=1e-6)
+    assert triplet_loss_all(mixed, y, 0.1).item() > 1
+    # batch-all averages the violating triplets: one easy and one hard negative per anchor
+    three = torch.nn.functional.normalize(torch.tensor(
+        [[1.0, 0, 0], [1.0, 0.1, 0], [1.0, 0.05, 0.05], [0, 0, 1.0]]), dim=1)
+    labels3 = torch.tensor([0, 0, 1, 2])
+    assert 0 < triplet_loss_all(three, labels3, 0.1).item() <= triplet_loss(three, labels3, 0.1).item()
     assert contrastive_loss(mixed, y, 0.7).item() > 0.5
 
 
