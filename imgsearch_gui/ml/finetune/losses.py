@@ -1,5 +1,5 @@
 """Training objectives on L2-normalised descriptors: a cosine-softmax head (classification),
-cirtorch's contrastive loss and the batch-hard triplet loss (metric learning)."""
+cirtorch's contrastive loss and the batch-all triplet loss (metric learning)."""
 
 from __future__ import annotations
 
@@ -42,20 +42,6 @@ def contrastive_loss(desc: torch.Tensor, labels: torch.Tensor, margin: float = 0
 
 
 def triplet_loss(desc: torch.Tensor, labels: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
-    """Batch-hard triplet loss (Hermans et al.) on squared distances, like cirtorch's margin:
-    each anchor with its farthest classmate and its closest other-class image."""
-    dist = torch.cdist(desc, desc).pow(2)
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(len(labels), dtype=torch.bool, device=desc.device)
-    pos = same & ~eye
-    valid = pos.any(dim=1) & (~same).any(dim=1)
-    hardest_pos = dist.masked_fill(~pos, float("-inf")).amax(dim=1)
-    hardest_neg = dist.masked_fill(same, float("inf")).amin(dim=1)
-    loss = (margin + hardest_pos - hardest_neg).clamp(min=0)
-    return loss[valid].mean() if valid.any() else desc.sum() * 0
-
-
-def triplet_loss_all(desc: torch.Tensor, labels: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
     """Batch-all triplet loss (Hermans et al.) on squared distances: every (anchor, classmate,
     other-class image) triplet of the batch, averaged over those that still violate the margin.
     With mined negatives in the batch the hard ones dominate without one hardest image per anchor
@@ -79,4 +65,4 @@ def batch_loss(loss: str, desc: torch.Tensor, labels: torch.Tensor, head: Cosine
         return F.cross_entropy(head(desc), labels, label_smoothing=label_smoothing)
     if loss == "contrastive":
         return contrastive_loss(desc, labels, margin)
-    return triplet_loss_all(desc, labels, margin)
+    return triplet_loss(desc, labels, margin)

@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 _LOSS_LABELS = {
     "classification": "Classification (softmax head, two stages) — recommended",
     "contrastive": "Contrastive (pairs, hard negatives)",
-    "triplet": "Triplet (batch-hard)",
+    "triplet": "Triplet (batch-all, hard negatives)",
 }
 
 
