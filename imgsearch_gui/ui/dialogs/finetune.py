@@ -307,8 +307,7 @@ class FinetuneDialog(QDialog):
         self.whiten.setChecked(cfg.whiten)
         self.whiten.setToolTip("A supervised (Lw) whitening learned on the training photos after "
                                "fine-tuning; its validation mAP is shown beside the others and "
-                               "it is used when the model indexes your library (flowers17: "
-                               "89.0 -> 90.6)")
+                               "it is used when the model indexes your library")
         self.estimate = QLabel()
         self.estimate.setVisible(False)
         box = QGroupBox("Training")
