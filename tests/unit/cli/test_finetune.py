@@ -13,9 +13,9 @@ from imgsearch_gui.cli import dispatch as cli
 
 TINY = ["--backbone", "tiny", "--size", "64", "--pooling", "gem", "--batch-size", "16",
         "--workers", "1"]
-# The tiny random net beats its own off-the-shelf descriptor on the gratings this way (measured
-# for 8 and 16 photos a class); runs that beat nothing save nothing, so these tests need one.
-LEARNS = ["--loss", "triplet", "--lr", "3e-3"]
+# The tiny random net beats its own off-the-shelf descriptor on the 8-a-class gratings this way in
+# 4 epochs (0.537 -> 0.593); runs that beat nothing save nothing, so these tests need one.
+LEARNS = ["--loss", "classification", "--lr", "1e-2", "--head-epochs", "0", "--patience", "0"]
 
 
 def stripes(path, horizontal: bool, seed: int):
@@ -36,11 +36,11 @@ def run(capsys, *argv):
 def test_finetune_json_then_index_with_the_checkpoint(labelled, tmp_path, capsys):
     data = tmp_path / "data"
     code, out, err = run(capsys, "finetune", labelled, "--data-dir", data, *TINY, *LEARNS,
-                         "--epochs", 2, "--val-fraction", 0.5, "--name", "mine", "--json")
+                         "--epochs", 4, "--val-fraction", 0.5, "--name", "mine", "--json")
     assert code == 0, err
     result = json.loads(out)
     assert 0 <= result["map_before"] <= 1 and 0 <= result["map_after"] <= 1
-    assert result["seconds"] > 0 and len(result["history"]) == 2
+    assert result["seconds"] > 0 and len(result["history"]) == 4 and result["improved"]
     assert result["checkpoint"] == str(data / "models" / "mine.pt")
     assert Path(result["checkpoint"]).is_file()
     assert [b["path"].endswith("broken.jpg") for b in result["data"]["bad_files"]] == [True]
@@ -66,7 +66,7 @@ def test_finetune_json_then_index_with_the_checkpoint(labelled, tmp_path, capsys
 
 def test_finetune_text_output(labelled, tmp_path, capsys):
     code, out, err = run(capsys, "finetune", labelled, "--data-dir", tmp_path / "d", *TINY,
-                         *LEARNS, "--epochs", 4, "--head-epochs", 0, "--val-fraction", 0.5)
+                         *LEARNS, "--epochs", 4, "--val-fraction", 0.5)
     assert code == 0, err
     assert "off-the-shelf" in out and "fine-tuned" in out and "checkpoint:" in out
     assert "2 classes" in err and "broken.jpg" in err and "epoch 1/4" in err
@@ -131,7 +131,7 @@ def test_whitening_learned_in_finetuning_is_used_for_the_index_until_turned_off(
 ):
     data = tmp_path / "data"
     code, out, err = run(capsys, "finetune", labelled, "--data-dir", data, *TINY, *LEARNS,
-                         "--epochs", 4, "--head-epochs", 0, "--val-fraction", 0.5, "--whiten",
+                         "--epochs", 4, "--val-fraction", 0.5, "--whiten",
                          "--json")
     assert code == 0, err
     result = json.loads(out)
