@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def add_parser(sub, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    from imgsearch_gui.ml.finetune import LOSSES, FinetuneConfig
+    from imgsearch_gui.base.finetune_config import LOSSES, FinetuneConfig
 
     d = FinetuneConfig()
     p = sub.add_parser(
@@ -70,7 +70,7 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> argparse.Argument
 
 
 def _config(args: argparse.Namespace):
-    from imgsearch_gui.ml.finetune import FinetuneConfig
+    from imgsearch_gui.base.finetune_config import FinetuneConfig
 
     d = FinetuneConfig()
     pooling = args.pooling or d.pooling
