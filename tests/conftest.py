@@ -23,6 +23,20 @@ def _isolated_log_dir(tmp_path_factory):
         os.environ["IMGSEARCH_LOG_DIR"] = old
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache_dir(tmp_path_factory):
+    """Exported models (OpenVINO) and thumbnails go here, not in the user's cache."""
+    import os
+
+    old = os.environ.get("IMGSEARCH_CACHE_DIR")
+    os.environ["IMGSEARCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("IMGSEARCH_CACHE_DIR", None)
+    else:
+        os.environ["IMGSEARCH_CACHE_DIR"] = old
+
+
 @pytest.fixture(autouse=True)
 def _restore_logging():
     """``cli.main`` and the GUI's ``main`` install process-wide log handlers (a one-shot process

@@ -16,8 +16,8 @@ from imgsearch_gui.base.config import EmbedderConfig
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "embedder.json"
-_PERSISTED = ("backbone", "pooling", "size", "layer", "multiscale", "device", "weights", "whitening", "dba",
-              "rotations", "qe")
+_PERSISTED = ("backbone", "pooling", "size", "layer", "multiscale", "device", "runtime", "weights",
+              "whitening", "dba", "rotations", "qe")
 
 
 def read_config(data_dir: Path) -> EmbedderConfig | None:

@@ -21,6 +21,9 @@ class EmbedderConfig:
     layer: str | None = None
     multiscale: bool = False
     device: str = registry.DEFAULT_DEVICE
+    #: what runs the backbone (``base/registry.RUNTIMES``); like the device, it changes speed,
+    #: not the descriptors, so an index stays valid across runtimes
+    runtime: str = registry.DEFAULT_RUNTIME
     weights: str | None = None
     whitening: str | None = None  # a PCA-whitening file learned on the library (ml/whitening.py)
     #: index option, not part of the network: database-side augmentation with this many

@@ -10,6 +10,7 @@ import platformdirs
 APP_NAME = "imgsearch"
 _ENV_DATA = "IMGSEARCH_DATA_DIR"
 _ENV_LOG = "IMGSEARCH_LOG_DIR"
+_ENV_CACHE = "IMGSEARCH_CACHE_DIR"
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
@@ -26,7 +27,9 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
 
 
 def cache_dir() -> Path:
-    path = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+    """Thumbnails and exported models (safe to delete): $IMGSEARCH_CACHE_DIR or the user cache dir."""
+    env = os.environ.get(_ENV_CACHE)
+    path = Path(env).expanduser() if env else Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

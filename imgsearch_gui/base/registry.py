@@ -41,6 +41,15 @@ class DeviceInfo:
     label: str
 
 
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What runs the backbone's forward pass (pooling is always torch): every runtime gives the
+    same descriptors (cosine >= 0.9999, tests/unit/ml/test_runtime.py), only the speed differs."""
+
+    name: str
+    label: str
+
+
 BACKBONES: dict[str, BackboneInfo] = {b.name: b for b in (
     BackboneInfo("efficientnet_lite0", "EfficientNet-Lite0, ImageNet (bundled weights, fast)",
                  1280, LITE_MEAN, LITE_STD, bundled=True),
@@ -71,10 +80,17 @@ DEVICES: dict[str, DeviceInfo] = {d.name: d for d in (
     DeviceInfo("cuda", "CUDA GPU"),
 )}
 
+RUNTIMES: dict[str, RuntimeInfo] = {r.name: r for r in (
+    RuntimeInfo("auto", "Automatic (OpenVINO on the CPU, PyTorch on a CUDA GPU)"),
+    RuntimeInfo("openvino", "OpenVINO (CPU only; about 2-3x PyTorch's speed, bench/throughput.py)"),
+    RuntimeInfo("torch", "PyTorch (CPU or CUDA)"),
+)}
+
 DEFAULT_BACKBONE = "efficientnet_lite0"
 DEFAULT_POOLING = "rmac"
 DEFAULT_SIZE = 384
 DEFAULT_DEVICE = "auto"
+DEFAULT_RUNTIME = "auto"
 #: Database-side augmentation with this many neighbours (0 = off): chosen with alpha-QE and
 #: rotations by the worst case over every dev set (bench/defaults_score.py, README "Defaults").
 DEFAULT_DBA = 5
@@ -104,6 +120,10 @@ def device_names() -> list[str]:
     return list(DEVICES)
 
 
+def runtime_names() -> list[str]:
+    return list(RUNTIMES)
+
+
 def _check(table: dict, kind: str, name: str, choices: list[str]):
     try:
         return table[name]
@@ -123,7 +143,7 @@ def check_pooling(name: str) -> PoolingInfo:
 def label(name: str) -> str:
     """'name — label' for a backbone, pooling or device, marking the default."""
     for table, default in ((BACKBONES, DEFAULT_BACKBONE), (POOLINGS, DEFAULT_POOLING),
-                           (DEVICES, DEFAULT_DEVICE)):
+                           (DEVICES, DEFAULT_DEVICE), (RUNTIMES, DEFAULT_RUNTIME)):
         if name in table:
             mark = " (default)" if name == default else ""
             return f"{table[name].label}{mark}"  # type: ignore[attr-defined]

@@ -34,6 +34,9 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--multiscale", action="store_true", default=None,
                        help="average descriptors at scales 1, 1/sqrt2, 1/2")
     group.add_argument("--device", choices=registry.device_names())
+    group.add_argument("--runtime", choices=registry.runtime_names(), help="what runs the CNN: "
+                       + "; ".join(f"{n}: {registry.label(n)}" for n in registry.runtime_names())
+                       + ". The descriptors are the same; only the speed differs.")
     group.add_argument("--weights", metavar="PATH", help="weights file (torchvision backbones)")
     group.add_argument("--download", action="store_true",
                        help="allow downloading torchvision weights (needs the internet)")
@@ -84,7 +87,8 @@ def config_from_args(args: argparse.Namespace, data_dir: Path):
 
     return apply_overrides(
         load_config(data_dir), backbone=args.backbone, pooling=args.pooling, size=args.size,
-        layer=args.layer, multiscale=args.multiscale, device=args.device, weights=args.weights,
+        layer=args.layer, multiscale=args.multiscale, device=args.device,
+        runtime=getattr(args, "runtime", None), weights=args.weights,
         download=args.download or None, batch_size=args.batch_size, workers=args.workers,
         dba=getattr(args, "dba", None), rotations=getattr(args, "rotations", None),
         qe=getattr(args, "qe", None),

@@ -273,6 +273,9 @@ def run_info(args: argparse.Namespace) -> int:
               f"{'on' if query.rotations else 'off'}, alpha-QE "
               f"{query.expansion.n if query.expansion else 'off'}")
         print(f"device:    {emb.device}")
+        asked = f" ({config.runtime} was asked for; see the log)" if config.runtime not in (
+            "auto", emb.runtime) else ""
+        print(f"runtime:   {emb.runtime}{asked}")
         print(f"data dir:  {display_path(str(data_dir))}")
         print(f"cache:     {display_path(str(paths.cache_dir()))}")
         print(f"log file:  {display_path(str(current_log_file() or '(none)'))}")

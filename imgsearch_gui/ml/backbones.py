@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,9 @@ class BackboneSpec:
     trunk: Callable[[nn.Module], nn.Module]  # full model -> module ending at the last conv block
     classifier: Callable[[nn.Module], nn.Module] | None = None  # full ImageNet classifier, if any
     hidden: bool = False  # test-only entries are not offered in the GUI
+    #: (weights file) -> the weights' id ``build`` would give, without building the model (the
+    #: OpenVINO path runs a cached conversion and needs only that); None: build to know it
+    identify: Callable[[str | None], str | None] = lambda _weights: None
 
 
 class LoadedBackbone(nn.Module):
@@ -57,6 +61,40 @@ class LoadedBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)
+
+    def loaded(self) -> LoadedBackbone:
+        return self
+
+
+class DeferredBackbone(nn.Module):
+    """A backbone known by its identity and built on first use.
+
+    When OpenVINO runs a cached conversion of the model, torch's copy is needed only if
+    OpenVINO fails on a batch; building it (timm's import, the weights) is most of a command's
+    start-up, so it waits until then.
+    """
+
+    def __init__(self, spec: BackboneSpec, weights: str | None, weights_id: str, layer: str | None,
+                 download: bool = False) -> None:
+        super().__init__()
+        self.spec = spec
+        self.weights_id = weights_id
+        self.layer = layer
+        self._args = (weights, download)
+        self._built: list[LoadedBackbone] = []  # a list: not registered as a submodule
+        self._lock = threading.Lock()
+
+    def loaded(self) -> LoadedBackbone:
+        with self._lock:
+            if not self._built:
+                log.info("building the torch copy of %s", self.spec.name)
+                weights, download = self._args
+                built = load_backbone(self.spec.name, weights, self.layer, download)
+                self._built.append(built.to(memory_format=torch.channels_last))
+            return self._built[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.loaded()(x)
 
 
 class _StopForward(Exception):
@@ -154,6 +192,13 @@ def _build_lite(variant: str) -> Callable[[str | None, bool], tuple[nn.Module, s
     return build
 
 
+def _identify_lite(variant: str) -> Callable[[str | None], str | None]:
+    def identify(weights: str | None) -> str | None:
+        return file_digest(weights if weights is not None else _lite_weights_file(variant))
+
+    return identify
+
+
 def _lite_trunk(model: nn.Module) -> nn.Module:
     return _Method(model, "forward_features")
 
@@ -197,6 +242,22 @@ def _build_torchvision(arch: str, enum_name: str) -> Callable[[str | None, bool]
     return build
 
 
+#: the file names of torchvision's IMAGENET1K_V1 weights (tests check them against torchvision,
+#: whose import alone takes seconds)
+TORCHVISION_FILES = {"VGG16_Weights": "vgg16-397923af.pth", "ResNet50_Weights": "resnet50-0676ba61.pth",
+                     "ResNet101_Weights": "resnet101-63fe2227.pth"}
+
+
+def _identify_torchvision(enum_name: str) -> Callable[[str | None], str | None]:
+    def identify(weights: str | None) -> str | None:
+        if weights is not None:
+            return file_digest(weights)
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILES[enum_name]
+        return file_digest(cached) if cached.exists() else None
+
+    return identify
+
+
 def _vgg_trunk(model: nn.Module) -> nn.Module:
     # features[-1] is pool5; conv5_3 + its ReLU are kept.
     return model.features[:-1]  # type: ignore[index]
@@ -225,6 +286,10 @@ def _build_tiny(weights: str | None, _download: bool) -> tuple[nn.Module, str]:
     return model, "tiny-random-seed0"
 
 
+def _identify_tiny(weights: str | None) -> str | None:
+    return file_digest(weights) if weights is not None else "tiny-random-seed0"
+
+
 def _identity(model: nn.Module) -> nn.Module:
     return model
 
@@ -239,22 +304,26 @@ def register(spec: BackboneSpec) -> BackboneSpec:
 
 def _spec(name: str, build: Callable[[str | None, bool], tuple[nn.Module, str]],
           trunk: Callable[[nn.Module], nn.Module],
-          classifier: Callable[[nn.Module], nn.Module] | None = None) -> BackboneSpec:
+          classifier: Callable[[nn.Module], nn.Module] | None = None,
+          identify: Callable[[str | None], str | None] | None = None) -> BackboneSpec:
     """The builders of ``name``, with its names, channels and preprocessing from base.registry."""
     info = registry.BACKBONES[name]
     return BackboneSpec(info.name, info.label, info.channels, info.mean, info.std, build, trunk,
-                        classifier=classifier, hidden=info.hidden)
+                        classifier=classifier, hidden=info.hidden,
+                        identify=identify or (lambda _weights: None))
 
 
-register(_spec("efficientnet_lite0", _build_lite("lite0"), _lite_trunk, classifier=_identity))
-register(_spec("efficientnet_lite2", _build_lite("lite2"), _lite_trunk, classifier=_identity))
+register(_spec("efficientnet_lite0", _build_lite("lite0"), _lite_trunk, classifier=_identity,
+               identify=_identify_lite("lite0")))
+register(_spec("efficientnet_lite2", _build_lite("lite2"), _lite_trunk, classifier=_identity,
+               identify=_identify_lite("lite2")))
 register(_spec("vgg16", _build_torchvision("vgg16", "VGG16_Weights"), _vgg_trunk,
-               classifier=_identity))
+               classifier=_identity, identify=_identify_torchvision("VGG16_Weights")))
 register(_spec("resnet50", _build_torchvision("resnet50", "ResNet50_Weights"), _resnet_trunk,
-               classifier=_identity))
+               classifier=_identity, identify=_identify_torchvision("ResNet50_Weights")))
 register(_spec("resnet101", _build_torchvision("resnet101", "ResNet101_Weights"), _resnet_trunk,
-               classifier=_identity))
-register(_spec("tiny", _build_tiny, _identity))
+               classifier=_identity, identify=_identify_torchvision("ResNet101_Weights")))
+register(_spec("tiny", _build_tiny, _identity, identify=_identify_tiny))
 
 
 def available(include_hidden: bool = False) -> list[str]:

@@ -24,11 +24,12 @@ from imgsearch_gui.base.errors import DeviceUnavailableError, ImageError, Whiten
 from imgsearch_gui.base.images import load_image
 from imgsearch_gui.base.meta import ModelMeta
 from imgsearch_gui.base.types import CancelToken
-from imgsearch_gui.ml.backbones import LoadedBackbone, load_backbone
+from imgsearch_gui.ml.backbones import DeferredBackbone, LoadedBackbone
 from imgsearch_gui.ml.batching import embed_by_shape
 from imgsearch_gui.ml.checkpoint import is_checkpoint, load_checkpoint
 from imgsearch_gui.ml.descriptor import RetrievalNet, infer
 from imgsearch_gui.ml.pooling import Pooling
+from imgsearch_gui.ml.runtime import Trunk, backbone_for, make_trunk
 from imgsearch_gui.ml.views import turn
 from imgsearch_gui.ml.whitening import Whitening
 
@@ -76,8 +77,8 @@ def decode(path: str | os.PathLike[str], size: int) -> torch.Tensor:
 class Embedder:
     """One loaded model; thread-safe for sequential calls (the GUI serialises them)."""
 
-    def __init__(self, config: EmbedderConfig, backbone: LoadedBackbone,
-                 pooling_params: dict[str, float] | None = None) -> None:
+    def __init__(self, config: EmbedderConfig, backbone: LoadedBackbone | DeferredBackbone,
+                 pooling_params: dict[str, float] | None = None, trunk: Trunk | None = None) -> None:
         self.config = config
         self.device = resolve_device(config.device)
         pool = Pooling(config.pooling, **(pooling_params or {}))  # UnknownChoiceError if unknown
@@ -88,7 +89,9 @@ class Embedder:
         try:
             # channels_last is faster on CUDA and, measured, on CPU too (oneDNN depthwise convs).
             self.net = net.to(self.device).to(memory_format=torch.channels_last)
-            dim = spec.channels if config.layer is None else self.net.probe_dim()
+            #: what runs the backbone's forward pass (OpenVINO on the CPU by default, ml/runtime.py)
+            self.trunk = trunk or make_trunk(self.net.backbone, self.device, config.runtime)
+            dim = spec.channels if config.layer is None else self.net.probe_dim(self.trunk)
         except (RuntimeError, AssertionError) as exc:  # CUDA unusable: no driver, out of memory,
             # an old driver; a CPU-only torch asserts "not compiled with CUDA"
             if self.device.type != "cuda":
@@ -127,13 +130,19 @@ class Embedder:
     def with_whitening(self, path: str | os.PathLike[str] | None) -> Embedder:
         """The same loaded network with another whitening (or none): no reload."""
         config = replace(self.config, whitening=str(path) if path is not None else None)
-        return Embedder(config, self.backbone, self.pooling_params)
+        return Embedder(config, self.backbone, self.pooling_params, self.trunk)
+
+    @property
+    def runtime(self) -> str:
+        """The runtime in use ("openvino", "torch"): what the config asked for, or torch where
+        that could not run here."""
+        return self.trunk.name
 
     # -- tensors -----------------------------------------------------------------------------
 
     def embed_batch(self, batch: torch.Tensor) -> np.ndarray:
         """(N, 3, H, W) uint8 images of one shape -> (N, dim) float32 unit vectors."""
-        out = infer(self.net.describe, batch, self.device)
+        out = infer(lambda x: self.net.describe(x, self.trunk), batch, self.device)
         return self.whitening.apply(out) if self.whitening is not None else out
 
     # -- images ------------------------------------------------------------------------------
@@ -258,9 +267,10 @@ def load_embedder(config: EmbedderConfig | None = None) -> Embedder:
             config = replace(config, backbone=ckpt.backbone)
         if ckpt.pooling == config.pooling:
             pooling_params = ckpt.pooling_params
-    backbone = load_backbone(config.backbone, config.weights, config.layer, config.download)
+    backbone = backbone_for(config, resolve_device(config.device))
     embedder = Embedder(config, backbone, pooling_params)
-    log.info("embedder ready: %s on %s", embedder.meta.describe(), embedder.device)
+    log.info("embedder ready: %s on %s (%s)", embedder.meta.describe(), embedder.device,
+             embedder.runtime)
     return embedder
 
 

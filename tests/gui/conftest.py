@@ -35,6 +35,7 @@ def _isolated_dirs(tmp_path, monkeypatch):
 
     monkeypatch.setenv("IMGSEARCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("IMGSEARCH_CACHE_DIR", str(tmp_path / "xdg-cache" / "imgsearch"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,

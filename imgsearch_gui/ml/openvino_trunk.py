@@ -1,0 +1,256 @@
+"""The backbone run by OpenVINO on the CPU: converted from torch once, cached, compiled per shape.
+
+* **Export**: ``openvino.convert_model`` traces the torch trunk (seconds); the result is checked
+  against torch on a probe batch (cosine >= 0.9999 per image, else not used) and saved in the cache
+  dir under a key made of the weights' hash (ModelMeta's ``weights_id``), the backbone, the
+  layer and both libraries' versions, so a fine-tuned checkpoint gets its own model and a changed
+  one is converted again. Saving is atomic (a folder renamed into place); a cache that cannot be
+  written (full disk) only costs the conversion next time.
+* **Shapes**: descriptors keep the photo's aspect ratio, so batches differ in H and W. A model
+  compiled for one (H, W) is faster than a fully dynamic one (measured:
+  bench/throughput.py), and compiling takes a fraction of a second, so a shape gets its own
+  compiled model once :data:`STATIC_AFTER` images of it have been seen (a library has a few common
+  shapes); rare shapes run on the dynamic model. Nothing is padded or resized: the descriptors
+  are those of torch.
+* **Precision**: f32 always (``INFERENCE_PRECISION_HINT``): OpenVINO's default on CPUs with AMX is
+  bf16, whose effect on retrieval mAP has not been measured here (this machine has no bf16).
+* **Threads**: a compiled model per thread count, read from torch's setting for the calling thread
+  (the GUI's query thread runs with one, ``ml/threads.py``); a request runs one image (faster
+  than batches here: :func:`compile_config`); each thread has its own infer requests, so a search
+  and an indexing job can run at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import warnings
+from collections import Counter, OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openvino as ov
+import torch
+
+from imgsearch_gui.base import paths
+from imgsearch_gui.ml.backbones import DeferredBackbone, LoadedBackbone
+
+log = logging.getLogger(__name__)
+
+#: bump when the export changes (inputs, conversion options): old cached models are not reused
+EXPORT_VERSION = 2  # 2: NHWC input and output
+#: images of one (H, W) after which that shape gets its own compiled model
+STATIC_AFTER = 16
+#: compiled shape-specific models kept (least recently used dropped first)
+MAX_STATIC = 8
+#: the least cosine similarity between OpenVINO's and torch's feature maps accepted at export
+MIN_COSINE = 0.9999
+_PROBE_SHAPE = (2, 3, 72, 96)
+
+_models: dict[str, ov.Model] = {}  # key -> converted model, so one process converts once
+_models_lock = threading.Lock()
+
+
+class ExportMismatchError(RuntimeError):
+    """OpenVINO's output differs from torch's for this backbone: it is not used."""
+
+
+def model_key(backbone: LoadedBackbone | DeferredBackbone) -> str:
+    """A hash of everything the converted model depends on: the backbone, the weights' id (a
+    hash of the weights file, ModelMeta's ``weights_id``), the layer, both libraries' versions."""
+    text = (f"{EXPORT_VERSION}|{backbone.spec.name}|{backbone.weights_id}|{backbone.layer}|"
+            f"openvino {ov.__version__}|torch {torch.__version__}")
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def model_folder(backbone: LoadedBackbone | DeferredBackbone, cache_dir: Path | None = None) -> Path:
+    return (cache_dir or paths.cache_dir()) / "openvino" / f"{backbone.spec.name}-{model_key(backbone)}"
+
+
+def is_cached(backbone: LoadedBackbone | DeferredBackbone, cache_dir: Path | None = None) -> bool:
+    """True when this backbone's conversion is ready (in this process or the cache dir)."""
+    return model_key(backbone) in _models or (model_folder(backbone, cache_dir) / "model.xml").exists()
+
+
+def compile_config(threads: int) -> dict[str, Any]:
+    """f32, one stream on ``threads`` threads (the requests run one image each: measured on 2
+    cores, EfficientNet-Lite0 at 384x288 ran 39 images/s as one batch of 16 and 46 one image at a
+    time, as fast as two single-threaded streams, which cost each new shape twice)."""
+    return {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": max(1, threads),
+            "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+
+
+def convert(backbone: LoadedBackbone | DeferredBackbone) -> ov.Model:
+    """The trunk as an OpenVINO model with a free batch size, height and width, checked."""
+    trunk = backbone.loaded().trunk.eval()
+    example = torch.randn(*_PROBE_SHAPE, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.trace's deprecation, TracerWarnings
+        model = ov.convert_model(trunk, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
+        expected = trunk(example).float().numpy()
+    model = channels_last_io(model)
+    compiled = ov.Core().compile_model(model, "CPU", compile_config(1))
+    got = compiled.create_infer_request().infer({0: nhwc(example)})[0]
+    check_same(expected, got.transpose(0, 3, 1, 2))
+    return model
+
+
+def channels_last_io(model: ov.Model) -> ov.Model:
+    """``model`` (NCHW in and out) taking and giving NHWC: the memory of torch's channels_last
+    tensors, so neither side copies to change layouts (OpenVINO transposes inside the graph)."""
+    ppp = ov.preprocess.PrePostProcessor(model)
+    ppp.input().tensor().set_layout(ov.Layout("NHWC"))
+    ppp.input().model().set_layout(ov.Layout("NCHW"))
+    ppp.output().tensor().set_layout(ov.Layout("NHWC"))
+    ppp.output().model().set_layout(ov.Layout("NCHW"))
+    return ppp.build()
+
+
+def nhwc(x: torch.Tensor) -> np.ndarray:
+    """The NHWC array of an NCHW tensor (no copy when it is channels_last)."""
+    return np.ascontiguousarray(x.detach().float().permute(0, 2, 3, 1).numpy())
+
+
+def check_same(expected: np.ndarray, got: np.ndarray) -> None:
+    """ExportMismatchError unless ``got`` has ``expected``'s shape and each image's feature map
+    is at cosine >= :data:`MIN_COSINE` of it."""
+    if expected.shape != got.shape:
+        raise ExportMismatchError(f"feature map {got.shape} instead of torch's {expected.shape}")
+    a, b = expected.reshape(len(expected), -1), got.reshape(len(got), -1)
+    cosine = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    if float(cosine.min()) < MIN_COSINE:
+        raise ExportMismatchError(f"feature maps at cosine {cosine.min():.6f} of torch's")
+
+
+def load_model(backbone: LoadedBackbone | DeferredBackbone, cache_dir: Path | None = None) -> ov.Model:
+    """The converted trunk: from this process, from the cache dir, or converted (and cached)."""
+    key = model_key(backbone)
+    with _models_lock:
+        if key in _models:
+            return _models[key]
+        folder = model_folder(backbone, cache_dir)
+        model = _read_cached(folder)
+        if model is None:
+            log.info("converting %s to OpenVINO (once per model; cached in %s)",
+                     backbone.spec.name, folder.parent)
+            model = convert(backbone)
+            _save(model, folder)
+        _models[key] = model
+        return model
+
+
+def _read_cached(folder: Path) -> ov.Model | None:
+    xml = folder / "model.xml"
+    if not xml.exists():
+        return None
+    try:
+        return ov.Core().read_model(str(xml))
+    except Exception as exc:  # noqa: BLE001 - a damaged cache entry is converted again
+        log.warning("cached OpenVINO model %s unreadable (%s); converting again", folder, exc)
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+
+
+def _save(model: ov.Model, folder: Path) -> None:
+    """Write the model into a temporary folder beside ``folder``, then rename it into place: a
+    crash or a full disk never leaves a half-written model where a later run would read it."""
+    tmp: Path | None = None
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
+        os.replace(tmp, folder)
+        tmp = None
+    except OSError as exc:
+        if folder.exists():  # another process saved it first
+            return
+        log.warning("could not cache the OpenVINO model in %s (%s); it is converted again next "
+                    "time", folder.parent, exc)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class OpenVinoTrunk:
+    """Runs the converted trunk; compiled models per (shape, threads), infer requests per thread."""
+
+    name = "openvino"
+
+    def __init__(self, model: ov.Model, backbone: LoadedBackbone | DeferredBackbone) -> None:
+        self.model = model
+        self.backbone = backbone  # torch, for a batch OpenVINO fails on
+        self._core = ov.Core()
+        self._lock = threading.Lock()
+        self._dynamic: dict[int, ov.CompiledModel] = {}
+        self._static: OrderedDict[tuple[int, int, int], ov.CompiledModel] = OrderedDict()
+        self._seen: Counter[tuple[int, int]] = Counter()
+        self._local = threading.local()
+
+    @classmethod
+    def for_backbone(cls, backbone: LoadedBackbone | DeferredBackbone, cache_dir: Path | None = None
+                     ) -> OpenVinoTrunk:
+        return cls(load_model(backbone, cache_dir), backbone)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        inputs = nhwc(x)
+        try:
+            compiled = self._compiled(x.shape[2], x.shape[3], len(x), torch.get_num_threads())
+            return torch.from_numpy(self._run(compiled, inputs)).permute(0, 3, 1, 2)
+        except Exception:  # noqa: BLE001 - torch does this batch; the log says why
+            log.warning("OpenVINO failed on a %s batch; torch runs it", tuple(x.shape), exc_info=True)
+            return self.backbone(x)
+
+    def _run(self, compiled: ov.CompiledModel, inputs: np.ndarray) -> np.ndarray:
+        """The images of ``inputs`` one request each (faster than one batch: cache-sized)."""
+        request = self._request(compiled)
+        return np.concatenate([request.infer({0: inputs[i : i + 1]})[0] for i in range(len(inputs))])
+
+    @property
+    def static_shapes(self) -> list[tuple[int, int]]:
+        """(H, W) of the shapes that have their own compiled model now (tests, ``info``)."""
+        return sorted({(h, w) for h, w, _ in self._static})
+
+    def _compiled(self, h: int, w: int, n: int, threads: int) -> ov.CompiledModel:
+        with self._lock:
+            self._seen[(h, w)] += n
+            key = (h, w, threads)
+            if key in self._static:
+                self._static.move_to_end(key)
+                return self._static[key]
+            if self._seen[(h, w)] >= STATIC_AFTER:
+                return self._compile_static(key)
+            if threads not in self._dynamic:
+                self._dynamic[threads] = self._core.compile_model(self.model, "CPU",
+                                                                  compile_config(threads))
+            return self._dynamic[threads]
+
+    def _compile_static(self, key: tuple[int, int, int]) -> ov.CompiledModel:
+        h, w, threads = key
+        model = self.model.clone()
+        model.reshape({0: ov.PartialShape([1, h, w, 3])})
+        self._static[key] = self._core.compile_model(model, "CPU", compile_config(threads))
+        log.debug("OpenVINO model compiled for %dx%d px, %d threads", w, h, threads)
+        while len(self._static) > MAX_STATIC:
+            self._static.popitem(last=False)
+        return self._static[key]
+
+    def _request(self, compiled: ov.CompiledModel) -> ov.InferRequest:
+        """This thread's infer request for ``compiled`` (a search and an indexing job running at
+        once never share one)."""
+        requests: dict[int, tuple[ov.CompiledModel, ov.InferRequest]] = getattr(
+            self._local, "requests", None) or {}
+        self._local.requests = requests
+        entry = requests.get(id(compiled))
+        if entry is None or entry[0] is not compiled:
+            with self._lock:  # forget the requests of models dropped from the cache
+                live = {id(c) for c in (*self._static.values(), *self._dynamic.values())}
+            for stale in [k for k in requests if k not in live]:
+                del requests[stale]
+            entry = (compiled, compiled.create_infer_request())
+            requests[id(compiled)] = entry
+        return entry[1]
