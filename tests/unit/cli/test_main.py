@@ -91,6 +91,34 @@ def test_info(library, tmp_path, capsys):
     assert code == 0
     assert "backbone:  tiny" in out and "dim:       64" in out and "12 vectors" in out
     assert str(data) in out and "device:    cpu" in out
+    assert "runtime:   openvino" in out  # auto on the CPU
+
+
+def test_the_runtime_is_chosen_kept_with_the_data_dir_and_keeps_the_index(library, tmp_path, capsys):
+    data = tmp_path / "data"
+    code, out, _ = run(capsys, "index", str(library), "--data-dir", str(data), *TINY,
+                       "--runtime", "torch")
+    assert code == 0 and "12 embedded" in out
+    code, out, _ = run(capsys, "info", "--data-dir", str(data))
+    assert "runtime:   torch" in out and "WARNING" not in out  # kept in embedder.json
+    # another runtime gives the same descriptors: the index stays, nothing is embedded again
+    code, out, _ = run(capsys, "index", str(library), "--data-dir", str(data), "--runtime", "openvino")
+    assert code == 0 and "0 embedded" in out and "12 unchanged" in out
+    code, out, _ = run(capsys, "search", str(library / "sub0" / "img00.PNG"), "--data-dir", str(data),
+                       "--json", "--no-rotations", "--qe", "0")
+    assert json.loads(out.splitlines()[0])[0]["path"].endswith("img00.PNG")
+    code, out, _ = run(capsys, "info", "--data-dir", str(data))
+    assert "runtime:   openvino" in out
+
+
+def test_building_the_parser_imports_no_torch():
+    """``imgsearch --version`` or ``--help`` answers at once: torch, timm and OpenVINO are
+    imported only by the commands that run a model."""
+    code = ("import sys; from imgsearch_gui.cli.dispatch import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'timm', 'torchvision', 'openvino', 'hnswlib') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 def test_index_rejects_a_missing_folder(tmp_path, capsys):
