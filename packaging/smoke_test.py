@@ -6,7 +6,8 @@
 Runs the bundle as a user would, from an empty temporary home (no access to the source tree or
 the venv): both programs print the version; the app starts offscreen with ``--demo``, indexes the
 demo photos and searches with one of them (read from its log), and stops cleanly on SIGTERM; the
-bundled CLI indexes the demo photos and finds each query's siblings; ``desktop-entry`` points the
+bundled CLI indexes the demo photos, finds each query's siblings and runs the model in OpenVINO
+(its plugins made it into the bundle); ``desktop-entry`` points the
 menu entry at the bundle. Needs only the standard library.
 """
 
@@ -91,6 +92,9 @@ def cli_demo(cli: Path, demo: Path, env: dict[str, str], home: Path) -> None:
         same = [n for n in names[1:] if n.rsplit("-", 1)[0] == query.stem.rsplit("-", 1)[0]]
         check(names[0] == query.name and len(same) >= 2,
               f"{query.name}: itself first and {len(same)} of its class in the next 3 ({names})")
+    out = run([str(cli), "info", "--data-dir", str(data)], env, home)
+    runtime = next((line.split()[-1] for line in out.splitlines() if line.startswith("runtime:")), "")
+    check(runtime == "openvino", f"the bundle runs the model in OpenVINO on the CPU (runtime: {runtime})")
 
 
 def desktop_entry(cli: Path, gui: Path, env: dict[str, str], home: Path) -> None:
