@@ -40,12 +40,13 @@ def run(args: argparse.Namespace) -> int:
     prefs = Prefs(settings)
     data_dir = paths.data_dir(args.data_dir)
     # CLI flags > the model the data dir was indexed with > the saved GUI setting > defaults
-    # (the device is not part of the index: it always comes from the GUI setting)
+    # (the device and the runtime are not part of the index: they come from the GUI setting)
     model = prefs.model
     indexed_with = model_from_data_dir(data_dir)
     if indexed_with is not None:
-        model = replace(indexed_with, device=model.device)
-    overrides = {k: getattr(args, k) for k in ("backbone", "pooling", "size", "device")}
+        model = replace(indexed_with, device=model.device, runtime=model.runtime)
+    overrides = {k: getattr(args, k, None)
+                 for k in ("backbone", "pooling", "size", "device", "runtime")}
     model = replace(model, **{k: v for k, v in overrides.items() if v is not None})
     window = MainWindow(prefs, data_dir=data_dir, model=model)
     window.show()

@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Sequence
 
+from imgsearch_gui.base import registry
 from imgsearch_gui.base.bands import Band
 from imgsearch_gui.base.images import SUPPORTED_EXTENSIONS, is_supported
 from imgsearch_gui.base.pathtext import display_path  # shared with the command line
@@ -192,3 +193,36 @@ def progress_stats(p: Progress) -> str:
         return "saving…"
     rate = f"{p.images_per_s:.1f} images/s" if p.images_per_s else "–"
     return f"{rate} · ETA {fmt_duration(p.eta_s)}"
+
+
+def runtime_label(runtime: str) -> str:
+    """A runtime's entry in the settings dialog: the registry's label, marking the default.
+    (``registry.label`` cannot be used: "auto" is a device's name too, and it finds that first.)"""
+    info = registry.RUNTIMES.get(runtime)
+    if info is None:
+        return runtime
+    return info.label + (" (default)" if runtime == registry.DEFAULT_RUNTIME else "")
+
+
+def runtime_name(runtime: str) -> str:
+    """A runtime's short name ("OpenVINO", "PyTorch"): its registry label up to the details in
+    brackets, so the status bar and the settings dialog name it alike."""
+    info = registry.RUNTIMES.get(runtime)
+    return info.label.split(" (")[0] if info is not None else runtime
+
+
+def model_ready_text(backbone: str, runtime: str | None) -> str:
+    """The status bar's model label once it is loaded: which network, and what runs it."""
+    return f"{backbone} · ready" + (f" · {runtime_name(runtime)}" if runtime else "")
+
+
+def runtime_note(asked: str, used: str | None) -> str:
+    """A line for the model label's tooltip: what runs the network, and why not the runtime that
+    was chosen (the embedder fell back to PyTorch, ml/runtime.py)."""
+    if not used:
+        return ""
+    note = f"Runs in {runtime_name(used)}."
+    if asked not in (registry.DEFAULT_RUNTIME, used):
+        note += (f" {runtime_name(asked)} was chosen but cannot run here (it needs the CPU "
+                 "device and the openvino package; the log says why).")
+    return note

@@ -207,10 +207,13 @@ class MainWindow(QMainWindow):
 
     # ==== model =============================================================================
     def _model_loaded(self, library) -> None:
-        meta = getattr(getattr(library, "embedder", None), "meta", None)
+        embedder = getattr(library, "embedder", None)
+        meta = getattr(embedder, "meta", None)
+        runtime = getattr(embedder, "runtime", None)  # what runs it: asked for, or the fallback
         described = meta.describe() if meta is not None else self.model.describe()
-        self.model_label.setText(f"{self.model.backbone} · ready")
-        self.model_label.setToolTip(described)
+        self.model_label.setText(fmt.model_ready_text(self.model.backbone, runtime))
+        self.model_label.setToolTip(
+            "\n".join(t for t in (described, fmt.runtime_note(self.model.runtime, runtime)) if t))
         emit(self.modelReady)
         self._libraries_changed()  # offline marks
         if not self.index_queue.rebuilding:  # else: rebuilding already
@@ -403,7 +406,8 @@ class MainWindow(QMainWindow):
     def use_finetuned(self, checkpoint: str) -> bool:
         """Switch to a fine-tuned checkpoint (its backbone, pooling and size); re-index."""
         try:
-            choice = ModelChoice.of_checkpoint(checkpoint, self.model.device)
+            choice = ModelChoice.of_checkpoint(checkpoint, self.model.device,
+                                               self.model.runtime)
         except CheckpointError as exc:
             self.messages.error(str(exc))
             return False

@@ -1,6 +1,6 @@
 """Persistent GUI preferences (QSettings) and the model choice made in the settings dialog.
 
-Names and defaults of backbones, poolings and devices come from ``base/registry.py``, the one
+Names and defaults of backbones, poolings, devices and runtimes come from ``base/registry.py``, the one
 source the CLI reads too. Nothing here imports torch: the embedder is only built (lazily) in the
 worker that loads the model, so the window appears at once.
 """
@@ -31,22 +31,26 @@ MAX_COUNT = 200  # results fetched per query; the count/min-score controls filte
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """What the settings dialog controls: changing any field means re-indexing."""
+    """What the settings dialog controls. Changing the network (backbone, pooling, size, weights)
+    means re-indexing; the device and the runtime only change speed (:meth:`same_descriptors`)."""
 
     backbone: str = registry.DEFAULT_BACKBONE
     pooling: str = registry.DEFAULT_POOLING
     size: int = registry.DEFAULT_SIZE
     device: str = registry.DEFAULT_DEVICE
+    runtime: str = registry.DEFAULT_RUNTIME  # what runs the network (base/registry.RUNTIMES)
     weights: str | None = None  # a fine-tuned checkpoint (imgsearch finetune / the dialog)
 
     @classmethod
-    def of_checkpoint(cls, path: str, device: str) -> ModelChoice:
+    def of_checkpoint(cls, path: str, device: str,
+                      runtime: str = registry.DEFAULT_RUNTIME) -> ModelChoice:
         """The choice a fine-tuned checkpoint makes: the backbone, pooling and input size it was
-        trained with (imports torch). Raises ``CheckpointError`` for a file that is not one."""
+        trained with, on ``device`` in ``runtime`` (imports torch). Raises ``CheckpointError``
+        for a file that is not one."""
         from imgsearch_gui.ml.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(path)
-        return cls(ckpt.backbone, ckpt.pooling, ckpt.size, device, weights=path)
+        return cls(ckpt.backbone, ckpt.pooling, ckpt.size, device, runtime, weights=path)
 
     @classmethod
     def of_config(cls, config: EmbedderConfig) -> ModelChoice:
@@ -54,6 +58,7 @@ class ModelChoice:
         ``TypeError`` for a size that is not a number."""
         return cls(backbone=str(config.backbone), pooling=str(config.pooling),
                    size=int(config.size), device=str(config.device),
+                   runtime=str(config.runtime),
                    weights=str(config.weights) if config.weights else None)
 
     def to_config(self, data_dir: str | Path | None = None):
@@ -75,18 +80,20 @@ class ModelChoice:
         if self.weights is None and base.weights is not None:
             base = replace(base, weights=None, whitening=None)  # back to the bundled weights
         return apply_overrides(
-            replace(base, device=self.device), backbone=self.backbone, pooling=self.pooling,
-            size=self.size, weights=self.weights,
+            replace(base, device=self.device, runtime=self.runtime), backbone=self.backbone,
+            pooling=self.pooling, size=self.size, weights=self.weights,
         )
 
     def same_descriptors(self, other: ModelChoice) -> bool:
-        """True if the index built with ``other`` stays valid (only the device differs)."""
+        """True if the index built with ``other`` stays valid (only the device or the runtime
+        differs: they change speed, not the descriptors)."""
         mine = (self.backbone, self.pooling, self.size, self.weights)
         return mine == (other.backbone, other.pooling, other.size, other.weights)
 
     def describe(self) -> str:
         tuned = f" fine-tuned ({Path(self.weights).stem})" if self.weights else ""
-        return f"{self.backbone}{tuned}, {self.pooling}, {self.size}px, {self.device}"
+        return (f"{self.backbone}{tuned}, {self.pooling}, {self.size}px, device {self.device}, "
+                f"runtime {self.runtime}")
 
 
 class Prefs:
@@ -122,6 +129,7 @@ class Prefs:
         backbone = str(s.value("model/backbone", default.backbone))
         pooling = str(s.value("model/pooling", default.pooling))
         device = str(s.value("model/device", default.device))
+        runtime = str(s.value("model/runtime", default.runtime))
         weights = str(s.value("model/weights", "") or "") or None
         # hidden (test-only) backbones stay valid here; only the settings dialog hides them
         return ModelChoice(
@@ -130,6 +138,7 @@ class Prefs:
             pooling=pooling if pooling in registry.pooling_names() else default.pooling,
             size=size if registry.MIN_SIZE <= size <= registry.MAX_SIZE else default.size,
             device=device if device in registry.device_names() else default.device,
+            runtime=runtime if runtime in registry.runtime_names() else default.runtime,
             weights=weights if weights and Path(weights).is_file() else None,
         )
 
@@ -140,6 +149,7 @@ class Prefs:
         s.setValue("model/pooling", choice.pooling)
         s.setValue("model/size", int(choice.size))
         s.setValue("model/device", choice.device)
+        s.setValue("model/runtime", choice.runtime)
         s.setValue("model/weights", choice.weights or "")
 
     # --- search controls ------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Settings dialog: backbone, pooling, input size and device (a change means re-indexing).
+"""Settings dialog: backbone, pooling and input size (a change means re-indexing), device and
+runtime (they only change speed).
 
 The names, labels and defaults are the registry's (``base/registry.py``). Test-only backbones
 ("tiny") are not offered, unless the current choice or a chosen checkpoint already uses one: the
@@ -7,9 +8,11 @@ dialog must show what is in use rather than silently switch it.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -24,9 +27,20 @@ from PySide6.QtWidgets import (
 from imgsearch_gui.base import registry
 from imgsearch_gui.base.errors import CheckpointError
 from imgsearch_gui.ml.checkpoint import list_checkpoints, load_checkpoint
+from imgsearch_gui.ui.format import runtime_label
 from imgsearch_gui.ui.prefs import ModelChoice
 
 log = logging.getLogger(__name__)
+
+#: why a runtime cannot be chosen here; "auto" then uses PyTorch (ml/runtime.py)
+OPENVINO_MISSING = ("The openvino package is not installed (pip install openvino). Automatic "
+                    "uses PyTorch instead.")
+
+
+def unavailable_runtimes() -> dict[str, str]:
+    """Runtimes that cannot run here, with the reason. Only looks for the package: importing
+    OpenVINO is ``ml``'s business (and takes a while)."""
+    return {} if importlib.util.find_spec("openvino") is not None else {"openvino": OPENVINO_MISSING}
 
 
 class SettingsDialog(QDialog):
@@ -61,6 +75,9 @@ class SettingsDialog(QDialog):
         self.device = QComboBox()
         for name in registry.device_names():
             self.device.addItem(registry.label(name), name)
+        self.runtime = QComboBox()
+        self.runtime.setToolTip("What runs the network: same results, different speed")
+        self._add_runtimes(unavailable_runtimes())
 
         form = QFormLayout()
         form.addRow("&Network:", self.network)
@@ -68,11 +85,12 @@ class SettingsDialog(QDialog):
         form.addRow("&Pooling:", self.pooling)
         form.addRow("&Input size:", self.size)
         form.addRow("&Device:", self.device)
+        form.addRow("&Runtime:", self.runtime)
 
         self.note = QLabel(
             "Backbone, pooling and input size decide what a descriptor means: changing any of "
-            "them re-indexes every library (this can take a while). The device only changes "
-            "speed."
+            "them re-indexes every library (this can take a while). The device and the runtime "
+            "only change speed: the index stays as it is."
         )
         self.note.setWordWrap(True)
         self.note.setObjectName("settingsNote")
@@ -93,7 +111,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.buttons)
 
         self.set_choice(current)
-        for combo in (self.backbone, self.pooling, self.device):
+        for combo in (self.backbone, self.pooling, self.device, self.runtime):
             combo.currentIndexChanged.connect(self._update_warning)
         self.network.currentIndexChanged.connect(self._network_changed)
         self.size.valueChanged.connect(self._update_warning)
@@ -107,18 +125,30 @@ class SettingsDialog(QDialog):
             (self.backbone, choice.backbone),
             (self.pooling, choice.pooling),
             (self.device, choice.device),
+            (self.runtime, choice.runtime),
             (self.network, choice.weights or ""),
         ):
             i = combo.findData(value)
             combo.setCurrentIndex(max(0, i))
         self.size.setValue(int(choice.size))
 
+    def _add_runtimes(self, unavailable: dict[str, str]) -> None:
+        """One entry per runtime; one that cannot run here is shown disabled, saying why."""
+        for name in registry.runtime_names():
+            self.runtime.addItem(runtime_label(name), name)
+            reason = unavailable.get(name)
+            if reason:
+                i = self.runtime.count() - 1
+                self.runtime.model().item(i).setEnabled(False)
+                self.runtime.setItemData(i, reason, Qt.ItemDataRole.ToolTipRole)
+
     def _network_changed(self) -> None:
         """A fine-tuned network brings the backbone, pooling and size it was trained with."""
         path = str(self.network.currentData() or "")
         if path:
             try:
-                choice = ModelChoice.of_checkpoint(path, str(self.device.currentData()))
+                choice = ModelChoice.of_checkpoint(path, str(self.device.currentData()),
+                                                   str(self.runtime.currentData()))
             except CheckpointError as exc:
                 self.warning.setText(str(exc))
                 return
@@ -133,6 +163,7 @@ class SettingsDialog(QDialog):
             pooling=str(self.pooling.currentData()),
             size=int(self.size.value()),
             device=str(self.device.currentData()),
+            runtime=str(self.runtime.currentData()),
             # a fine-tuned network only fits the backbone it was trained from
             weights=weights if weights and backbone == self._checkpoint_backbone(weights) else None,
         )

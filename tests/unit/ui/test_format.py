@@ -170,3 +170,25 @@ def test_the_summary_shows_a_library_name_that_is_not_utf8_readably():
     text = fmt.index_summary(report(library="/photos/caf\udce9"))
     assert "/photos/caf\\xe9" in text
     text.encode("utf-8")  # Qt gets valid text
+
+
+def test_runtime_labels_are_the_registrys_not_the_devices():
+    from imgsearch_gui.base import registry
+
+    assert registry.DEFAULT_RUNTIME == "auto" == registry.DEFAULT_DEVICE  # the same name
+    assert fmt.runtime_label("auto") == registry.RUNTIMES["auto"].label + " (default)"
+    assert fmt.runtime_label("torch") == registry.RUNTIMES["torch"].label
+    assert fmt.runtime_label("tensorrt") == "tensorrt"
+
+
+def test_the_runtime_in_the_status_bar():
+    assert fmt.runtime_name("openvino") == "OpenVINO" and fmt.runtime_name("torch") == "PyTorch"
+    assert fmt.runtime_name("tensorrt") == "tensorrt"
+    assert fmt.model_ready_text("efficientnet_lite0", "openvino") == \
+        "efficientnet_lite0 · ready · OpenVINO"
+    assert fmt.model_ready_text("tiny", None) == "tiny · ready"  # an embedder that does not say
+    assert fmt.runtime_note("auto", "torch") == "Runs in PyTorch."
+    assert fmt.runtime_note("torch", "torch") == "Runs in PyTorch."
+    fell_back = fmt.runtime_note("openvino", "torch")
+    assert fell_back.startswith("Runs in PyTorch. OpenVINO was chosen but cannot run here")
+    assert fmt.runtime_note("openvino", None) == ""
