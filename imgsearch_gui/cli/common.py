@@ -35,13 +35,14 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
                        help="average descriptors at scales 1, 1/sqrt2, 1/2")
     group.add_argument("--device", choices=registry.device_names())
     group.add_argument("--runtime", choices=registry.runtime_names(), help="what runs the CNN: "
-                       + "; ".join(f"{n}: {registry.label(n)}" for n in registry.runtime_names())
+                       + "; ".join(f"{n}: {registry.runtime_label(n)}" for n in registry.runtime_names())
                        + ". The descriptors are the same; only the speed differs.")
     group.add_argument("--weights", metavar="PATH", help="weights file (torchvision backbones)")
     group.add_argument("--download", action="store_true",
                        help="allow downloading torchvision weights (needs the internet)")
     group.add_argument("--batch-size", type=int, help="images per forward pass")
-    group.add_argument("--workers", type=int, help="image-decoding threads")
+    group.add_argument("--workers", type=int, help="image-decoding threads (default: one per 2 "
+                       "cores, 2 to 8)")
 
 
 def add_query_flags(parser: argparse.ArgumentParser, recorded: bool = False) -> None:

@@ -28,7 +28,7 @@ def run_gui(args: argparse.Namespace) -> int:
     forwarded = []
     if args.data_dir:
         forwarded += ["--data-dir", str(args.data_dir)]
-    for flag in ("backbone", "pooling", "size", "device"):
+    for flag in ("backbone", "pooling", "size", "device", "runtime"):
         if getattr(args, flag) is not None:
             forwarded += [f"--{flag}", str(getattr(args, flag))]
     forwarded += ["--verbose"] * bool(args.verbose) + ["--demo"] * bool(args.demo)

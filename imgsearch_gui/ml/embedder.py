@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from imgsearch_gui.base.config import EmbedderConfig
+from imgsearch_gui.base.config import EmbedderConfig, decode_workers
 from imgsearch_gui.base.errors import DeviceUnavailableError, ImageError, WhiteningError
 from imgsearch_gui.base.images import load_image
 from imgsearch_gui.base.meta import ModelMeta
@@ -185,7 +185,7 @@ class Embedder:
         paths = [str(p) for p in paths]
         bs = max(1, self.config.batch_size)
         window = bs * 2
-        with ThreadPoolExecutor(max_workers=max(1, self.config.workers),
+        with ThreadPoolExecutor(max_workers=decode_workers(self.config.workers),
                                 thread_name_prefix="decode") as pool:
             pending: deque[tuple[str, Future[torch.Tensor]]] = deque()
             it = iter(paths)

@@ -16,8 +16,8 @@
   bf16, whose effect on retrieval mAP has not been measured here (this machine has no bf16).
 * **Threads**: a compiled model per thread count, read from torch's setting for the calling thread
   (the GUI's query thread runs with one, ``ml/threads.py``); a request runs one image (faster
-  than batches here: :func:`compile_config`); each thread has its own infer requests, so a search
-  and an indexing job can run at once.
+  than batches here: :func:`compile_config`); a call takes an idle infer request and gives it
+  back, so a search and an indexing job can run at once.
 """
 
 from __future__ import annotations
@@ -189,7 +189,11 @@ class OpenVinoTrunk:
         self._dynamic: dict[int, ov.CompiledModel] = {}
         self._static: OrderedDict[tuple[int, int, int], ov.CompiledModel] = OrderedDict()
         self._seen: Counter[tuple[int, int]] = Counter()
-        self._local = threading.local()
+        #: idle infer requests of each compiled model (by id): a call takes one and gives it back,
+        #: so threads running at once never share one. Not a threading.local: that frees a
+        #: thread's requests while the thread is torn down, and OpenVINO's destructor then takes
+        #: the GIL, which crashes a QThread's exit (found by a GUI test, traced with gdb)
+        self._idle: dict[int, list[ov.InferRequest]] = {}
 
     @classmethod
     def for_backbone(cls, backbone: LoadedBackbone | DeferredBackbone, cache_dir: Path | None = None
@@ -207,8 +211,19 @@ class OpenVinoTrunk:
 
     def _run(self, compiled: ov.CompiledModel, inputs: np.ndarray) -> np.ndarray:
         """The images of ``inputs`` one request each (faster than one batch: cache-sized)."""
-        request = self._request(compiled)
-        return np.concatenate([request.infer({0: inputs[i : i + 1]})[0] for i in range(len(inputs))])
+        with self._lock:
+            idle = self._idle.setdefault(id(compiled), [])
+            request = idle.pop() if idle else None
+        if request is None:
+            request = compiled.create_infer_request()
+        out = np.concatenate([request.infer({0: inputs[i : i + 1]})[0] for i in range(len(inputs))])
+        with self._lock:
+            if self._is_live(compiled):  # not dropped from the cache meanwhile
+                self._idle.setdefault(id(compiled), []).append(request)
+        return out
+
+    def _is_live(self, compiled: ov.CompiledModel) -> bool:
+        return any(c is compiled for c in (*self._static.values(), *self._dynamic.values()))
 
     @property
     def static_shapes(self) -> list[tuple[int, int]]:
@@ -236,21 +251,7 @@ class OpenVinoTrunk:
         self._static[key] = self._core.compile_model(model, "CPU", compile_config(threads))
         log.debug("OpenVINO model compiled for %dx%d px, %d threads", w, h, threads)
         while len(self._static) > MAX_STATIC:
-            self._static.popitem(last=False)
+            _, dropped = self._static.popitem(last=False)
+            self._idle.pop(id(dropped), None)
         return self._static[key]
 
-    def _request(self, compiled: ov.CompiledModel) -> ov.InferRequest:
-        """This thread's infer request for ``compiled`` (a search and an indexing job running at
-        once never share one)."""
-        requests: dict[int, tuple[ov.CompiledModel, ov.InferRequest]] = getattr(
-            self._local, "requests", None) or {}
-        self._local.requests = requests
-        entry = requests.get(id(compiled))
-        if entry is None or entry[0] is not compiled:
-            with self._lock:  # forget the requests of models dropped from the cache
-                live = {id(c) for c in (*self._static.values(), *self._dynamic.values())}
-            for stale in [k for k in requests if k not in live]:
-                del requests[stale]
-            entry = (compiled, compiled.create_infer_request())
-            requests[id(compiled)] = entry
-        return entry[1]

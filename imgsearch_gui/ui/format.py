@@ -196,12 +196,8 @@ def progress_stats(p: Progress) -> str:
 
 
 def runtime_label(runtime: str) -> str:
-    """A runtime's entry in the settings dialog: the registry's label, marking the default.
-    (``registry.label`` cannot be used: "auto" is a device's name too, and it finds that first.)"""
-    info = registry.RUNTIMES.get(runtime)
-    if info is None:
-        return runtime
-    return info.label + (" (default)" if runtime == registry.DEFAULT_RUNTIME else "")
+    """A runtime's entry in the settings dialog: the registry's label, marking the default."""
+    return registry.runtime_label(runtime)
 
 
 def runtime_name(runtime: str) -> str:

@@ -48,3 +48,22 @@ def test_reading_the_registry_loads_no_torch():
             "imgsearch_gui.base.errors; print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_decoding_threads_follow_the_cores(monkeypatch):
+    import os
+
+    from imgsearch_gui.base.config import decode_workers
+
+    assert decode_workers(3) == 3  # as configured
+    for cores, threads in ((1, 2), (2, 2), (8, 4), (64, 8)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
+        assert decode_workers(0) == threads
+
+
+def test_every_runtime_has_a_label_and_auto_is_the_default():
+    assert registry.DEFAULT_RUNTIME == "auto" and registry.runtime_names()[0] == "auto"
+    assert set(registry.runtime_names()) == {"auto", "openvino", "torch"}
+    assert registry.runtime_label("auto").startswith("Automatic (OpenVINO")  # not the device's
+    assert registry.runtime_label("auto").endswith("(default)")
+    assert "OpenVINO" in registry.runtime_label("openvino")
