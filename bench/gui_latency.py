@@ -25,6 +25,10 @@ The query's turned views (rotations) are off and on for alternate photos, so the
 measured in one run (``by_setting``); the headline numbers are those of the shipped default (on).
 
     python bench/gui_latency.py [--n 10000] [--real 40] [--queries 6] [--device cpu]
+        [--runtimes torch auto]
+
+Each runtime in ``--runtimes`` is measured on the same index and queries, one after the other
+(torch: before the OpenVINO runtime; auto: the shipped default, OpenVINO on the CPU).
 
 Target: drop->painted < 1 s on a laptop CPU.
 """
@@ -103,7 +107,8 @@ def build_data_dir(data_dir: Path, photos: Path, n: int, n_real: int, device: st
             "hnsw": bool(store.uses_hnsw), "root": root, "paths": [str(p) for p in paths]}
 
 
-def measure(data_dir: Path, root: str, queries: list[str], screen: int, device: str) -> dict:
+def measure(data_dir: Path, root: str, queries: list[str], screen: int, device: str,
+            runtime: str) -> dict:
     from PySide6.QtCore import (
         QEventLoop,
         QMimeData,
@@ -124,7 +129,7 @@ def measure(data_dir: Path, root: str, queries: list[str], screen: int, device: 
     settings = QSettings(str(data_dir / "gui.ini"), QSettings.Format.IniFormat)
     prefs = Prefs(settings)
     prefs.libraries = [root]
-    window = MainWindow(prefs, data_dir=data_dir, model=ModelChoice(device=device),
+    window = MainWindow(prefs, data_dir=data_dir, model=ModelChoice(device=device, runtime=runtime),
                         thumbnail_dir=data_dir / "thumbs")
     window.resize(1280, 860)
     window.show()
@@ -202,46 +207,14 @@ def measure(data_dir: Path, root: str, queries: list[str], screen: int, device: 
     for _ in range(20):
         window.library.search(vec, k=200)
     search_ms = (time.perf_counter() - t0) * 1000 / 20
+    used = window.library.embedder.runtime
     window.close()
     return {"startup_to_model_ready_s": startup_s, "queries": rows,
-            "search_only_ms_k200": search_ms}
+            "search_only_ms_k200": search_ms, "runtime": used}
 
 
-def main() -> int:
-    import logging
-
-    logging.basicConfig(level=os.environ.get("LOGLEVEL", "WARNING"))
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=10_000, help="photos in the index")
-    parser.add_argument("--real", type=int, default=40, help="photos embedded for real")
-    parser.add_argument("--queries", type=int, default=12)
-    parser.add_argument("--screen", type=int, default=20, help="hits on the first screen")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--work", type=Path,
-                        help="keep the generated index here and reuse it on the next run")
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parent / "results" / "gui_latency.json")
-    args = parser.parse_args()
-
+def summarise(result: dict, built: dict, args: argparse.Namespace) -> dict:
     import torch
-
-    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
-
-    with tempfile.TemporaryDirectory(prefix="imgsearch-gui-bench-") as tmp:
-        tmp_path = args.work or Path(tmp)
-        os.environ["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-        data_dir = tmp_path / "data"
-        saved = tmp_path / f"built-{args.n}-{args.real}.json"
-        if saved.exists():
-            built = json.loads(saved.read_text())
-        else:
-            built = build_data_dir(data_dir, tmp_path / "photos", args.n, args.real, args.device)
-            saved.write_text(json.dumps(built))
-        shutil.rmtree(data_dir / "thumbs", ignore_errors=True)  # cold thumbnails
-        # queries: real photos (each a different file -> cold thumbnails every time)
-        step = max(1, args.real // args.queries)
-        queries = [built["paths"][i] for i in range(0, args.real, step)][: args.queries]
-        result = measure(data_dir, built["root"], queries, args.screen, args.device)
 
     by_setting = {}
     for rot in (False, True):
@@ -254,8 +227,8 @@ def main() -> int:
     rotated = [r for r in result["queries"] if r["rotations"]]
     painted = [r["drop_to_painted_ms"] for r in rotated]  # the shipped default: rotations on
     thumbs = [r["drop_to_thumbs_ms"] for r in rotated]
-    summary = {
-        "n": args.n, "real": args.real, "device": args.device,
+    return {
+        "n": args.n, "real": args.real, "device": args.device, "runtime": result["runtime"],
         "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
         "load_average_after": round(os.getloadavg()[0], 1),
         "hnsw": built["hnsw"], "build_index_s": round(built["build_index_s"], 1),
@@ -270,15 +243,68 @@ def main() -> int:
         "search_only_ms_k200": round(result["search_only_ms_k200"], 2),
         "queries": result["queries"],
     }
+
+
+def main() -> int:
+    import logging
+
+    logging.basicConfig(level=os.environ.get("LOGLEVEL", "WARNING"))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=10_000, help="photos in the index")
+    parser.add_argument("--real", type=int, default=40, help="photos embedded for real")
+    parser.add_argument("--queries", type=int, default=12)
+    parser.add_argument("--screen", type=int, default=20, help="hits on the first screen")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--runtimes", nargs="+", default=["torch", "auto"],
+                        help="measured one after the other on the same index (before/after)")
+    parser.add_argument("--work", type=Path,
+                        help="keep the generated index here and reuse it on the next run")
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).resolve().parent / "results" / "gui_latency.json")
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="imgsearch-gui-bench-") as tmp:
+        tmp_path = args.work or Path(tmp)
+        os.environ["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+        data_dir = tmp_path / "data"
+        saved = tmp_path / f"built-{args.n}-{args.real}.json"
+        if saved.exists():
+            built = json.loads(saved.read_text())
+        else:
+            built = build_data_dir(data_dir, tmp_path / "photos", args.n, args.real, args.device)
+            saved.write_text(json.dumps(built))
+        # queries: real photos (each a different file -> cold thumbnails every time)
+        step = max(1, args.real // args.queries)
+        queries = [built["paths"][i] for i in range(0, args.real, step)][: args.queries]
+        results = {}
+        for runtime in args.runtimes:  # the same index and queries: before/after in one run
+            shutil.rmtree(data_dir / "thumbs", ignore_errors=True)  # cold thumbnails
+            results[runtime] = measure(data_dir, built["root"], queries, args.screen, args.device,
+                                       runtime)
+
+    summaries = {runtime: summarise(result, built, args) for runtime, result in results.items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2))
-    print(json.dumps({k: v for k, v in summary.items() if k != "queries"}, indent=2))
-    for r in result["queries"]:
-        turned = "on" if r["rotations"] else "off"
-        print(f"  {r['query']} (rotations {turned}): results {r['drop_to_results_ms']:.0f} ms, "
-              "painted "
-              f"{r['drop_to_painted_ms']:.0f} ms, thumbnails "
-              f"{r['drop_to_thumbs_ms']:.0f} ms, top {r['top']}")
+    args.out.write_text(json.dumps(summaries, indent=2))
+    for runtime, summary in summaries.items():
+        print(f"== runtime {runtime}")
+        print(json.dumps({k: v for k, v in summary.items() if k != "queries"}, indent=2))
+        for r in summary["queries"]:
+            turned = "on" if r["rotations"] else "off"
+            print(f"  {r['query']} (rotations {turned}): results {r['drop_to_results_ms']:.0f} ms, "
+                  f"painted {r['drop_to_painted_ms']:.0f} ms, thumbnails "
+                  f"{r['drop_to_thumbs_ms']:.0f} ms, top {r['top']}")
+    print("\n| runtime | drop -> results, rotations on (median) | rotations off | drop -> painted "
+          "(median, max) | first screen of thumbnails (median) | start-up to model ready |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for runtime, sm in summaries.items():
+        by = sm["by_setting"]
+        shown = runtime if runtime == sm["runtime"] else f"{runtime} ({sm['runtime']})"
+        print(f"| {shown} | {by['rotations']['drop_to_results_ms_median']} ms | "
+              f"{by['no_rotations']['drop_to_results_ms_median']} ms | "
+              f"{sm['drop_to_painted_ms']['median']} ms ({sm['drop_to_painted_ms']['max']} ms) | "
+              f"{sm['drop_to_thumbs_ms']['median']} ms | {sm['startup_to_model_ready_s']} s |")
+    painted = summaries[args.runtimes[-1]]["drop_to_painted_ms"]["all"]
     ok = statistics.median(painted) < 1000
     print("target drop->painted < 1 s:", "met" if ok else "NOT met")
     return 0 if ok else 1
