@@ -70,7 +70,7 @@ def embed(paths: list[Path], size: int, multiscale: bool, view: str, cache: Path
     transform = VIEWS[view]
 
     def batch_fn(batch: torch.Tensor) -> np.ndarray:
-        return infer(lambda x: torch.cat(net.describe_pools(x, pools), dim=1), batch,
+        return infer(lambda x: torch.cat(net.describe_pools(x, pools, embedder.trunk), dim=1), batch,
                      embedder.device)
 
     t0 = time.perf_counter()

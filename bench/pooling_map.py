@@ -59,7 +59,7 @@ def main() -> None:
     backbone = load_backbone(args.backbone)
     rows = []
     for size in args.sizes:
-        embedder = Embedder(EmbedderConfig(backbone=args.backbone, size=size), backbone)
+        embedder = Embedder(EmbedderConfig(backbone=args.backbone, size=size, runtime="torch"), backbone)
         t0 = time.perf_counter()
         fl = descriptors(embedder, fl_paths, size)
         uk = descriptors(embedder, uk_paths, size)

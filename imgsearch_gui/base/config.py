@@ -6,6 +6,7 @@ and write it without loading a network; ``ml/embedder.py`` turns it into a model
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from imgsearch_gui.base import registry
@@ -46,7 +47,5 @@ def decode_workers(configured: int = 0) -> int:
     model; threads, not processes, since PIL releases the GIL while it decodes and resizes."""
     if configured > 0:
         return configured
-    import os
-
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
     return min(8, max(2, cores // 2))

@@ -46,6 +46,11 @@ class DeviceUnavailableError(UserError):
     """The chosen device (CUDA) is not usable on this machine."""
 
 
+class ExportMismatchError(RuntimeError):
+    """An optimised runtime's conversion of a model does not give torch's output: it is not
+    used (ml/openvino_trunk.py); never shown to the user, who gets torch instead."""
+
+
 class CheckpointError(UserError, ValueError):
     """A file that is not a readable imgsearch checkpoint."""
 

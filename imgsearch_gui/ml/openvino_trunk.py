@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import logging
 import os
 import shutil
@@ -38,6 +39,8 @@ import openvino as ov
 import torch
 
 from imgsearch_gui.base import paths
+from imgsearch_gui.base.atomic import fsync_dir
+from imgsearch_gui.base.errors import ExportMismatchError
 from imgsearch_gui.ml.backbones import DeferredBackbone, LoadedBackbone
 
 log = logging.getLogger(__name__)
@@ -50,22 +53,30 @@ STATIC_AFTER = 16
 MAX_STATIC = 8
 #: the least cosine similarity between OpenVINO's and torch's feature maps accepted at export
 MIN_COSINE = 0.9999
-_PROBE_SHAPE = (2, 3, 72, 96)
+#: the batches a conversion is checked on: the traced shape and one with odd sides
+_PROBE_SHAPES = ((2, 3, 72, 96), (1, 3, 77, 101))
 
 _models: dict[str, ov.Model] = {}  # key -> converted model, so one process converts once
 _models_lock = threading.Lock()
 
 
-class ExportMismatchError(RuntimeError):
-    """OpenVINO's output differs from torch's for this backbone: it is not used."""
-
-
 def model_key(backbone: LoadedBackbone | DeferredBackbone) -> str:
     """A hash of everything the converted model depends on: the backbone, the weights' id (a
-    hash of the weights file, ModelMeta's ``weights_id``), the layer, both libraries' versions."""
+    hash of the weights file, ModelMeta's ``weights_id``), the layer, and the versions of the
+    code that defines and converts the network (timm, torchvision, torch, OpenVINO, this package:
+    the backbones' trunks are defined here), so an upgrade converts again."""
+    versions = "|".join(f"{pkg} {_version(pkg)}" for pkg in ("openvino", "torch", "timm",
+                                                             "torchvision", "imgsearch-gui"))
     text = (f"{EXPORT_VERSION}|{backbone.spec.name}|{backbone.weights_id}|{backbone.layer}|"
-            f"openvino {ov.__version__}|torch {torch.__version__}")
+            f"{versions}")
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
 
 
 def model_folder(backbone: LoadedBackbone | DeferredBackbone, cache_dir: Path | None = None) -> Path:
@@ -88,15 +99,17 @@ def compile_config(threads: int) -> dict[str, Any]:
 def convert(backbone: LoadedBackbone | DeferredBackbone) -> ov.Model:
     """The trunk as an OpenVINO model with a free batch size, height and width, checked."""
     trunk = backbone.loaded().trunk.eval()
-    example = torch.randn(*_PROBE_SHAPE, generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    example, *others = (torch.randn(*shape, generator=gen) for shape in _PROBE_SHAPES)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit.trace's deprecation, TracerWarnings
         model = ov.convert_model(trunk, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
-        expected = trunk(example).float().numpy()
     model = channels_last_io(model)
-    compiled = ov.Core().compile_model(model, "CPU", compile_config(1))
-    got = compiled.create_infer_request().infer({0: nhwc(example)})[0]
-    check_same(expected, got.transpose(0, 3, 1, 2))
+    request = ov.Core().compile_model(model, "CPU", compile_config(1)).create_infer_request()
+    for probe in (example, *others):  # another shape too: a size baked into the trace shows
+        with torch.no_grad():
+            expected = trunk(probe).float().numpy()
+        check_same(expected, request.infer({0: nhwc(probe)})[0].transpose(0, 3, 1, 2))
     return model
 
 
@@ -133,13 +146,18 @@ def load_model(backbone: LoadedBackbone | DeferredBackbone, cache_dir: Path | No
     with _models_lock:
         if key in _models:
             return _models[key]
-        folder = model_folder(backbone, cache_dir)
-        model = _read_cached(folder)
+        try:
+            folder: Path | None = model_folder(backbone, cache_dir)
+        except OSError as exc:  # no cache dir can be made: convert in every process
+            log.warning("no cache dir for the OpenVINO model (%s); it is converted each run", exc)
+            folder = None
+        model = _read_cached(folder) if folder is not None else None
         if model is None:
             log.info("converting %s to OpenVINO (once per model; cached in %s)",
-                     backbone.spec.name, folder.parent)
+                     backbone.spec.name, folder.parent if folder is not None else "nowhere")
             model = convert(backbone)
-            _save(model, folder)
+            if folder is not None:
+                _save(model, folder)
         _models[key] = model
         return model
 
@@ -164,9 +182,14 @@ def _save(model: ov.Model, folder: Path) -> None:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
         ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
+        for name in ("model.xml", "model.bin"):  # on disk before the name says it is there
+            with open(tmp / name, "rb") as fh:
+                os.fsync(fh.fileno())
+        fsync_dir(tmp)
         os.replace(tmp, folder)
+        fsync_dir(folder.parent)
         tmp = None
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # OpenVINO reports a failed write as RuntimeError
         if folder.exists():  # another process saved it first
             return
         log.warning("could not cache the OpenVINO model in %s (%s); it is converted again next "
@@ -188,31 +211,39 @@ class OpenVinoTrunk:
         self._lock = threading.Lock()
         self._dynamic: dict[int, ov.CompiledModel] = {}
         self._static: OrderedDict[tuple[int, int, int], ov.CompiledModel] = OrderedDict()
-        self._seen: Counter[tuple[int, int]] = Counter()
+        self._seen: Counter[tuple[int, int, int]] = Counter()  # images by (h, w, threads)
         #: idle infer requests of each compiled model (by id): a call takes one and gives it back,
         #: so threads running at once never share one. Not a threading.local: that frees a
         #: thread's requests while the thread is torn down, and OpenVINO's destructor then takes
         #: the GIL, which crashes a QThread's exit (found by a GUI test, traced with gdb)
         self._idle: dict[int, list[ov.InferRequest]] = {}
+        self._failures = 0
 
     @classmethod
     def for_backbone(cls, backbone: LoadedBackbone | DeferredBackbone, cache_dir: Path | None = None
                      ) -> OpenVinoTrunk:
-        return cls(load_model(backbone, cache_dir), backbone)
+        """The trunk, its dynamic model compiled for this thread: a CPU plugin that cannot load
+        fails here, where the caller falls back to torch once, not on every batch."""
+        trunk = cls(load_model(backbone, cache_dir), backbone)
+        trunk._compiled(0, 0, 0, torch.get_num_threads())
+        return trunk
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         inputs = nhwc(x)
         try:
             compiled = self._compiled(x.shape[2], x.shape[3], len(x), torch.get_num_threads())
             return torch.from_numpy(self._run(compiled, inputs)).permute(0, 3, 1, 2)
-        except Exception:  # noqa: BLE001 - torch does this batch; the log says why
-            log.warning("OpenVINO failed on a %s batch; torch runs it", tuple(x.shape), exc_info=True)
+        except Exception:  # noqa: BLE001 - torch does this batch; the log says why (once)
+            self._failures += 1
+            log.log(logging.WARNING if self._failures == 1 else logging.DEBUG,
+                    "OpenVINO failed on a %s batch; torch runs it (failure %d)", tuple(x.shape),
+                    self._failures, exc_info=self._failures == 1)
             return self.backbone(x)
 
     def _run(self, compiled: ov.CompiledModel, inputs: np.ndarray) -> np.ndarray:
         """The images of ``inputs`` one request each (faster than one batch: cache-sized)."""
         with self._lock:
-            idle = self._idle.setdefault(id(compiled), [])
+            idle = self._idle.get(id(compiled))
             request = idle.pop() if idle else None
         if request is None:
             request = compiled.create_infer_request()
@@ -231,13 +262,17 @@ class OpenVinoTrunk:
         return sorted({(h, w) for h, w, _ in self._static})
 
     def _compiled(self, h: int, w: int, n: int, threads: int) -> ov.CompiledModel:
+        """The model for an (h, w) batch on ``threads`` threads: that shape's own once this
+        thread count has run :data:`STATIC_AFTER` images of it (counted again from 0 when it was
+        dropped from the cache, so shapes beyond :data:`MAX_STATIC` run on the dynamic model
+        rather than recompiling in turn), else the dynamic one."""
         with self._lock:
-            self._seen[(h, w)] += n
             key = (h, w, threads)
+            self._seen[key] += n
             if key in self._static:
                 self._static.move_to_end(key)
                 return self._static[key]
-            if self._seen[(h, w)] >= STATIC_AFTER:
+            if n and self._seen[key] >= STATIC_AFTER:
                 return self._compile_static(key)
             if threads not in self._dynamic:
                 self._dynamic[threads] = self._core.compile_model(self.model, "CPU",
@@ -251,7 +286,8 @@ class OpenVinoTrunk:
         self._static[key] = self._core.compile_model(model, "CPU", compile_config(threads))
         log.debug("OpenVINO model compiled for %dx%d px, %d threads", w, h, threads)
         while len(self._static) > MAX_STATIC:
-            _, dropped = self._static.popitem(last=False)
+            dropped_key, dropped = self._static.popitem(last=False)
             self._idle.pop(id(dropped), None)
+            self._seen[dropped_key] = 0
         return self._static[key]
 

@@ -50,6 +50,7 @@ class TorchTrunk:
 
 
 def check_runtime(name: str) -> str:
+    """``name`` if it is a runtime, else UnknownChoiceError naming the runtimes."""
     if name not in registry.RUNTIMES:
         raise UnknownChoiceError(f"unknown runtime {name!r}; choose from "
                                  f"{', '.join(registry.runtime_names())}")
@@ -57,25 +58,28 @@ def check_runtime(name: str) -> str:
 
 
 def uses_openvino(runtime: str, device: torch.device) -> bool:
+    """Whether ``runtime`` asks for OpenVINO here: it runs on the CPU only."""
     return check_runtime(runtime) in ("auto", "openvino") and device.type == "cpu"
 
 
 def backbone_for(config: EmbedderConfig, device: torch.device, cache_dir: Path | None = None
                  ) -> LoadedBackbone | DeferredBackbone:
     """The backbone of ``config``: built now, or (when OpenVINO will run a cached conversion of
-    it) deferred until torch needs it, which saves most of a command's start-up."""
+    it) deferred until torch needs it, which saves most of a command's start-up. Anything that
+    goes wrong on the way (a cache dir that cannot be read) means: build it now."""
     spec = REGISTRY.get(config.backbone)
-    weights_id = spec.identify(config.weights) if spec is not None and uses_openvino(
-        config.runtime, device) else None
-    if spec is not None and weights_id is not None:
-        deferred = DeferredBackbone(spec, config.weights, weights_id, config.layer, config.download)
+    if spec is not None and uses_openvino(config.runtime, device):
         try:
             from imgsearch_gui.ml.openvino_trunk import is_cached
 
-            if is_cached(deferred, cache_dir):
-                return deferred
-        except ImportError:
-            pass
+            weights_id = spec.identify(config.weights)
+            if weights_id is not None:
+                deferred = DeferredBackbone(spec, config.weights, weights_id, config.layer,
+                                            config.download)
+                if is_cached(deferred, cache_dir):
+                    return deferred
+        except Exception as exc:  # noqa: BLE001 - the torch model is built as before
+            log.debug("no deferred backbone: %s", exc)
     return load_backbone(config.backbone, config.weights, config.layer, config.download)
 
 

@@ -26,6 +26,19 @@ for i in range(3):
     job = Job()
     job.start()
     assert job.wait(60000)
+
+class Switch(QThread):  # the search service on a model switch: load, use, drop, exit
+    def run(self):
+        import gc
+        other = load_embedder(EmbedderConfig(backbone="tiny", size=64, pooling="mac"))
+        other.embed_image(Image.new("RGB", (48, 64), "gray"))
+        del other
+        gc.collect()
+
+for i in range(2):
+    job = Switch()
+    job.start()
+    assert job.wait(60000)
 print("ok")
 """
 

@@ -108,3 +108,19 @@ def test_pool_outputs_unit_vectors(method):
 def test_pool_rejects_unknown_method():
     with pytest.raises(ValueError, match="unknown pooling"):
         LF.pool(torch.rand(1, 2, 3, 3), "median")
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 1, 1), (2, 16, 2, 5), (3, 32, 9, 12), (1, 8, 12, 9),
+                                   (2, 8, 24, 18), (1, 4, 3, 30)])
+def test_rmac_read_off_poolings_equals_region_by_region(shape, monkeypatch):
+    """Both ways of taking the regions' maxima (small maps: poolings; big: one by one) agree."""
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1)).relu()
+    monkeypatch.setattr(LF, "RMAC_POOLED_CELLS", 10**9)
+    pooled = LF.rmac(x)
+    monkeypatch.setattr(LF, "RMAC_POOLED_CELLS", 0)
+    one_by_one = LF.rmac(x)
+    assert torch.allclose(pooled, one_by_one, atol=1e-5)
+    y = x.clone().requires_grad_(True)
+    monkeypatch.setattr(LF, "RMAC_POOLED_CELLS", 10**9)
+    LF.rmac(y).sum().backward()  # fine-tuning with R-MAC learns through it
+    assert y.grad is not None and float(y.grad.abs().sum()) > 0

@@ -141,9 +141,11 @@ def test_a_mismatching_conversion_is_refused():
     openvino_trunk.check_same(np.ones((2, 4, 3, 3)), np.ones((2, 4, 3, 3)) * 1.01)
 
 
-def test_a_full_disk_only_costs_the_cache(cache, monkeypatch, caplog, photo_factory):
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"),
+                                   RuntimeError("basic_ios::clear: iostream error")])  # OpenVINO's
+def test_a_full_disk_only_costs_the_cache(cache, monkeypatch, caplog, photo_factory, error):
     def full(*_args, **_kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise error
 
     monkeypatch.setattr(openvino_trunk.ov, "save_model", full)
     with caplog.at_level(logging.WARNING):
@@ -151,6 +153,37 @@ def test_a_full_disk_only_costs_the_cache(cache, monkeypatch, caplog, photo_fact
     assert emb.runtime == "openvino" and "could not cache" in caplog.text
     assert not [p for p in cache.rglob("*") if p.is_file()]  # nothing half-written
     assert emb.embed_path(photo_factory("a.png", 1)).shape == (64,)
+
+
+def test_a_cache_dir_that_cannot_be_made_still_runs_openvino(monkeypatch, photo_factory, caplog):
+    monkeypatch.setenv("IMGSEARCH_CACHE_DIR", "/proc/no-such-dir/cache")  # mkdir fails
+    monkeypatch.setattr(openvino_trunk, "_models", {})
+    with caplog.at_level(logging.WARNING):
+        emb = load_embedder(replace(TINY, runtime="openvino"))
+    assert emb.runtime == "openvino" and "converted each run" in caplog.text
+    assert emb.embed_path(photo_factory("a.png", 2)).shape == (64,)
+
+
+def test_the_cache_key_changes_with_the_code_that_defines_the_network(monkeypatch):
+    backbone = load_backbone("tiny")
+    before = openvino_trunk.model_key(backbone)
+    real = openvino_trunk._version
+    monkeypatch.setattr(openvino_trunk, "_version",
+                        lambda pkg: "9.9" if pkg == "timm" else real(pkg))
+    assert openvino_trunk.model_key(backbone) != before
+
+
+def test_a_batch_failure_is_logged_once_with_its_reason(cache, monkeypatch, photo_factory, caplog):
+    emb = load_embedder(replace(TINY, runtime="openvino"))
+
+    def fail(*_args):
+        raise RuntimeError("simulated OpenVINO failure")
+
+    monkeypatch.setattr(emb.trunk, "_run", fail)
+    with caplog.at_level(logging.WARNING):
+        for i in range(3):
+            emb.embed_path(photo_factory(f"f{i}.png", i))
+    assert len([r for r in caplog.records if "torch runs it" in r.getMessage()]) == 1
 
 
 def test_a_damaged_cache_entry_is_converted_again(cache, monkeypatch):
