@@ -22,6 +22,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
 import hashlib
 import importlib.metadata
 import logging
@@ -31,6 +34,7 @@ import tempfile
 import threading
 import warnings
 from collections import Counter, OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +100,48 @@ def compile_config(threads: int) -> dict[str, Any]:
             "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
 
 
+class _SignalStack(ctypes.Structure):
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
+
+
+@contextlib.contextmanager
+def keep_signal_stack() -> Iterator[None]:
+    """Compile with the calling thread's alternate signal stack put back afterwards.
+
+    OpenVINO's CPU plugin gives the compiling thread a signal stack of its own and puts the old
+    one back when the compiled model is destroyed, in whichever thread that happens: a model
+    compiled in the main thread and freed in another left the main thread's signal stack pointing
+    at unmapped memory, and the next signal there (Ctrl-C) crashed the process (found by the test
+    suite's SIGINT test, traced with gdb and sigaltstack). Python's handlers run on that stack
+    (SA_ONSTACK). Where there is no sigaltstack (Windows) this does nothing.
+    """
+    libc = _libc()
+    saved = _SignalStack()
+    if libc is None or libc.sigaltstack(None, ctypes.byref(saved)) != 0:
+        yield
+        return
+    try:
+        yield
+    finally:
+        libc.sigaltstack(ctypes.byref(saved), None)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    if os.name != "posix":
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        return libc if hasattr(libc, "sigaltstack") else None
+    except OSError:
+        return None
+
+
+def _compile(core: ov.Core, model: ov.Model, threads: int) -> ov.CompiledModel:
+    with keep_signal_stack():
+        return core.compile_model(model, "CPU", compile_config(threads))
+
+
 def convert(backbone: LoadedBackbone | DeferredBackbone) -> ov.Model:
     """The trunk as an OpenVINO model with a free batch size, height and width, checked."""
     trunk = backbone.loaded().trunk.eval()
@@ -105,7 +151,7 @@ def convert(backbone: LoadedBackbone | DeferredBackbone) -> ov.Model:
         warnings.simplefilter("ignore")  # torch.jit.trace's deprecation, TracerWarnings
         model = ov.convert_model(trunk, example_input=example, input=[ov.PartialShape([-1, 3, -1, -1])])
     model = channels_last_io(model)
-    request = ov.Core().compile_model(model, "CPU", compile_config(1)).create_infer_request()
+    request = _compile(ov.Core(), model, 1).create_infer_request()
     for probe in (example, *others):  # another shape too: a size baked into the trace shows
         with torch.no_grad():
             expected = trunk(probe).float().numpy()
@@ -275,15 +321,14 @@ class OpenVinoTrunk:
             if n and self._seen[key] >= STATIC_AFTER:
                 return self._compile_static(key)
             if threads not in self._dynamic:
-                self._dynamic[threads] = self._core.compile_model(self.model, "CPU",
-                                                                  compile_config(threads))
+                self._dynamic[threads] = _compile(self._core, self.model, threads)
             return self._dynamic[threads]
 
     def _compile_static(self, key: tuple[int, int, int]) -> ov.CompiledModel:
         h, w, threads = key
         model = self.model.clone()
         model.reshape({0: ov.PartialShape([1, h, w, 3])})
-        self._static[key] = self._core.compile_model(model, "CPU", compile_config(threads))
+        self._static[key] = _compile(self._core, model, threads)
         log.debug("OpenVINO model compiled for %dx%d px, %d threads", w, h, threads)
         while len(self._static) > MAX_STATIC:
             dropped_key, dropped = self._static.popitem(last=False)

@@ -4,7 +4,9 @@ failure (no package, a failed conversion, a full disk, a batch it cannot run) me
 from __future__ import annotations
 
 import errno
+import gc
 import logging
+import signal
 import sys
 import threading
 from dataclasses import replace
@@ -12,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.ml import openvino_trunk
@@ -251,3 +254,41 @@ def test_the_bundled_model_in_openvino_matches_torch_on_real_photos(cache, real_
     a = np.stack([ov.embed_image(im) for im in images])
     b = np.stack([pt.embed_image(im) for im in images])
     assert _cosines(a, b).min() >= 0.9999
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX signals")
+def test_a_model_compiled_here_and_freed_elsewhere_leaves_this_threads_signal_stack(cache):
+    """OpenVINO gives a compiling thread its own signal stack and restores it wherever the model
+    is freed: left so, the main thread's stack pointed at freed memory and Ctrl-C crashed."""
+    import ctypes
+    import faulthandler
+    import os
+
+    libc = ctypes.CDLL(None)
+
+    def stack() -> tuple[int, int]:
+        state = openvino_trunk._SignalStack()
+        libc.sigaltstack(None, ctypes.byref(state))
+        return state.ss_sp or 0, state.ss_size
+
+    faulthandler.enable()  # a signal stack of Python's own, as the apps have
+    before = stack()
+    holder = {"emb": load_embedder(replace(TINY, runtime="openvino"))}
+    holder["emb"].embed_image(Image.new("RGB", (64, 48), "gray"))
+    assert stack() == before
+
+    def free() -> None:
+        holder.clear()
+        gc.collect()
+
+    worker = threading.Thread(target=free)
+    worker.start()
+    worker.join()
+    assert stack() == before
+    got = []
+    previous = signal.signal(signal.SIGINT, lambda *_: got.append(True))
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # crashed the process before the fix
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert got == [True]
