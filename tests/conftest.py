@@ -10,31 +10,21 @@ from PIL import Image
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _isolated_log_dir(tmp_path_factory):
-    """Code that sets up logging (CLI, GUI main) writes its log files here, not in the user's."""
+def _isolated_user_dirs(tmp_path_factory):
+    """Log files (CLI, GUI main), exported models (OpenVINO) and thumbnails go here, not in the
+    user's folders."""
     import os
 
-    old = os.environ.get("IMGSEARCH_LOG_DIR")
-    os.environ["IMGSEARCH_LOG_DIR"] = str(tmp_path_factory.mktemp("logs"))
+    wanted = {"IMGSEARCH_LOG_DIR": "logs", "IMGSEARCH_CACHE_DIR": "cache"}
+    old = {var: os.environ.get(var) for var in wanted}
+    for var, name in wanted.items():
+        os.environ[var] = str(tmp_path_factory.mktemp(name))
     yield
-    if old is None:
-        os.environ.pop("IMGSEARCH_LOG_DIR", None)
-    else:
-        os.environ["IMGSEARCH_LOG_DIR"] = old
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _isolated_cache_dir(tmp_path_factory):
-    """Exported models (OpenVINO) and thumbnails go here, not in the user's cache."""
-    import os
-
-    old = os.environ.get("IMGSEARCH_CACHE_DIR")
-    os.environ["IMGSEARCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if old is None:
-        os.environ.pop("IMGSEARCH_CACHE_DIR", None)
-    else:
-        os.environ["IMGSEARCH_CACHE_DIR"] = old
+    for var, value in old.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
 
 
 @pytest.fixture(autouse=True)
