@@ -292,3 +292,16 @@ def test_a_model_compiled_here_and_freed_elsewhere_leaves_this_threads_signal_st
     finally:
         signal.signal(signal.SIGINT, previous)
     assert got == [True]
+
+
+def test_only_the_most_recent_shapes_keep_a_compiled_model(cache, monkeypatch, photo_factory):
+    monkeypatch.setattr(openvino_trunk, "STATIC_AFTER", 1)
+    monkeypatch.setattr(openvino_trunk, "MAX_STATIC", 2)
+    emb = load_embedder(replace(TINY, runtime="openvino"))
+    torch_emb = load_embedder(replace(TINY, runtime="torch"))
+    shapes = [(96, 72), (72, 96), (80, 80)]
+    paths = [photo_factory(f"e{i}.png", i, size) for i, size in enumerate(shapes)]
+    for path in paths:
+        assert float(emb.embed_path(path) @ torch_emb.embed_path(path)) >= 0.9999
+    assert emb.trunk.static_shapes == [(64, 48), (64, 64)]  # 72x96, 80x80 (HxW at 64 px); 96x72 dropped
+    assert float(emb.embed_path(paths[0]) @ torch_emb.embed_path(paths[0])) >= 0.9999
