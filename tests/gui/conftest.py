@@ -77,6 +77,28 @@ def tiny_model():
 
 
 @pytest.fixture
+def recorded_indexing():
+    """(library_factory, calls): libraries opened as the app does whose ``index_library`` calls
+    are recorded as (model, root as str, rebuild), for tests of what gets (re-)indexed."""
+    from imgsearch_gui.ui.model_service import open_library
+
+    calls: list[tuple] = []
+
+    def factory(data_dir, model):
+        lib = open_library(data_dir, model)
+        original = lib.index_library
+
+        def index_library(root, *, rebuild=False, cancel=None):
+            calls.append((model, str(root), rebuild))
+            return original(root, rebuild=rebuild, cancel=cancel)
+
+        lib.index_library = index_library
+        return lib
+
+    return factory, calls
+
+
+@pytest.fixture
 def make_window(qtbot, prefs, tmp_path, tiny_model):
     """Build a MainWindow (tiny model, isolated dirs); shut down cleanly afterwards."""
     from imgsearch_gui.ui.main_window import MainWindow

@@ -11,7 +11,6 @@ from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApp
 from PySide6.QtWidgets import QApplication
 
 from imgsearch_gui.base.types import SearchHit
-from imgsearch_gui.ui.model_service import open_library
 from imgsearch_gui.ui.prefs import ModelChoice, Prefs
 
 
@@ -228,20 +227,8 @@ def test_settings_dialog_round_trip(qtbot, prefs):
 
 
 def test_applying_settings_reindexes_after_confirmation(make_window, library_dir, qtbot,
-                                                        tiny_model):
-    calls: list[tuple] = []
-
-    def factory(data_dir, model):
-        lib = open_library(data_dir, model)
-        original = lib.index_library
-
-        def index_library(root, *, rebuild=False, cancel=None):
-            calls.append((model, str(root), rebuild))
-            return original(root, rebuild=rebuild, cancel=cancel)
-
-        lib.index_library = index_library
-        return lib
-
+                                                        tiny_model, recorded_indexing):
+    factory, calls = recorded_indexing
     window = make_window(library_factory=factory)
     index(qtbot, window, library_dir)
     asked: list[str] = []
@@ -323,20 +310,9 @@ def test_remove_library_forgets_its_photos(window, library_dir, qtbot):
 
 
 def test_rebuilding_several_libraries_rebuilds_once_then_indexes_each(make_window, library_dir,
-                                                                     tmp_path, qtbot):
-    calls: list[tuple[str, bool]] = []
-
-    def factory(data_dir, model):
-        lib = open_library(data_dir, model)
-        original = lib.index_library
-
-        def index_library(root, *, rebuild=False, cancel=None):
-            calls.append((Path(root).name, rebuild))
-            return original(root, rebuild=rebuild, cancel=cancel)
-
-        lib.index_library = index_library
-        return lib
-
+                                                                     tmp_path, qtbot,
+                                                                     recorded_indexing):
+    factory, calls = recorded_indexing
     other = tmp_path / "more"
     other.mkdir()
     copied = sorted((library_dir / "sub1").iterdir())[:3]
@@ -350,7 +326,8 @@ def test_rebuilding_several_libraries_rebuilds_once_then_indexes_each(make_windo
     window.indexingFinished.connect(done.append)
     window.index_libraries(window.prefs.libraries, rebuild=True)
     qtbot.waitUntil(lambda: len(done) == 2 and not window.indexing, timeout=60_000)
-    assert calls == [("photos", True), ("more", False)]
+    assert [(Path(root).name, rebuild) for _, root, rebuild in calls] == [("photos", True),
+                                                                          ("more", False)]
     assert done[0].embedded == 24 and done[1].embedded + done[1].duplicates == 3
     hits = window.library.search(str(other / copied[0].name), k=40)
     assert {str(other / p.name) for p in copied} <= {h.path for h in hits}

@@ -9,7 +9,6 @@ from dataclasses import replace
 from PySide6.QtCore import QSettings, Qt
 
 from imgsearch_gui.base import registry
-from imgsearch_gui.ui.model_service import open_library
 from imgsearch_gui.ui.prefs import ModelChoice, Prefs
 
 
@@ -85,20 +84,8 @@ def test_openvino_is_disabled_saying_why_when_it_is_not_installed(qtbot, monkeyp
 
 
 def test_changing_the_runtime_reloads_without_reindexing(make_window, library_dir, qtbot,
-                                                         tiny_model):
-    calls: list[tuple] = []
-
-    def factory(data_dir, model):
-        lib = open_library(data_dir, model)
-        original = lib.index_library
-
-        def index_library(root, *, rebuild=False, cancel=None):
-            calls.append((model.runtime, rebuild))
-            return original(root, rebuild=rebuild, cancel=cancel)
-
-        lib.index_library = index_library
-        return lib
-
+                                                         tiny_model, recorded_indexing):
+    factory, calls = recorded_indexing
     window = make_window(library_factory=factory)
     assert window.library.embedder.runtime == "openvino"  # "auto" on the CPU
     assert window.model_label.text() == "tiny · ready · OpenVINO"
@@ -114,7 +101,8 @@ def test_changing_the_runtime_reloads_without_reindexing(make_window, library_di
         assert window.prefs.model.runtime == runtime
         qtbot.wait(200)  # a rebuild, had one been queued, would start now
         assert not window.indexing and not window.library.needs_rebuild
-    assert asked == [] and calls == [("auto", False)]  # the first indexing only
+    runtimes = [(model.runtime, rebuild) for model, _, rebuild in calls]
+    assert asked == [] and runtimes == [("auto", False)]  # the first indexing only
     photo = library_dir / "sub0" / "photo_00.png"
     with qtbot.waitSignal(window.searchFinished, timeout=30_000) as blocker:
         window.search_paths([str(photo)])
