@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from imgsearch_gui.base import paths, registry
@@ -139,3 +143,27 @@ def writer_options(args: argparse.Namespace) -> dict:
 
 def _print_waiting(message: str) -> None:
     print(f"imgsearch: {display_path(message)}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def cancel_on_signals(cancel, message: str = "cancelling (Ctrl-C again to stop at once) ..."
+                      ) -> Iterator[None]:
+    """Ctrl-C or SIGTERM cancels the job (it winds down, keeps its work and reports); a second
+    Ctrl-C interrupts at once. Only the main thread can take signals: elsewhere, nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame) -> None:
+        if cancel.cancelled and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if not cancel.cancelled:
+            print(f"imgsearch: {message}", file=sys.stderr, flush=True)
+        cancel.cancel()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)

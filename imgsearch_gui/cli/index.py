@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from imgsearch_gui import __version__
@@ -18,7 +15,7 @@ from imgsearch_gui.base.errors import UserError
 from imgsearch_gui.base.logs import current_log_file
 from imgsearch_gui.base.pathtext import display_path, path_b64, path_json
 from imgsearch_gui.base.types import CancelToken, IndexReport, Progress
-from imgsearch_gui.cli.common import add_query_flags, open_library, writer_options
+from imgsearch_gui.cli.common import add_query_flags, cancel_on_signals, open_library, writer_options
 
 INDEX_EPILOG = """\
 A library folder that is missing, or empty while photos are indexed under it (an unplugged
@@ -104,7 +101,7 @@ def run_index(args: argparse.Namespace) -> int:
     reports = []
     cancel = CancelToken()
     library.settings = config  # recorded in embedder.json by each job, under the writer lock
-    with library, _cancel_on_interrupt(cancel):
+    with library, cancel_on_signals(cancel):
         for position, folder in enumerate(args.dirs):
             rebuild = args.rebuild and position == 0  # later folders must keep the new vectors
             report = _index_one(library, folder, args, rebuild, cancel)
@@ -147,27 +144,6 @@ def _index_one(library, folder: Path, args: argparse.Namespace, rebuild: bool,
         if bar is not None:
             bar.close()
     return report
-
-
-@contextlib.contextmanager
-def _cancel_on_interrupt(cancel: CancelToken) -> Iterator[None]:
-    """The first Ctrl-C cancels the job (it winds down, keeps its work and reports); a second
-    one interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(_signum, _frame) -> None:
-        if cancel.cancelled:
-            raise KeyboardInterrupt
-        print("imgsearch: cancelling (Ctrl-C again to stop at once) ...", file=sys.stderr)
-        cancel.cancel()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def summary(reports: Sequence[IndexReport], seconds: float) -> dict[str, object]:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from imgsearch_gui.base.types import CancelToken
 from imgsearch_gui.cli import dispatch as cli
-from imgsearch_gui.cli.index import _cancel_on_interrupt
+from imgsearch_gui.cli.common import cancel_on_signals
 
 MODEL = ["--backbone", "tiny", "--size", "64"]
 TINY = [*MODEL, "--dba", "0"]
@@ -137,9 +137,19 @@ def test_index_help_documents_json_and_exit_statuses(capsys):
 def test_the_first_ctrl_c_cancels_the_job_instead_of_killing_it():
     token = CancelToken()
     before = signal.getsignal(signal.SIGINT)
-    with _cancel_on_interrupt(token):
+    with cancel_on_signals(token):
         os.kill(os.getpid(), signal.SIGINT)
         assert token.cancelled
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before  # the handler of before is back
+
+
+def test_sigterm_cancels_the_job_too_and_the_handlers_are_restored():
+    token = CancelToken()
+    before = signal.getsignal(signal.SIGTERM)
+    with cancel_on_signals(token):
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert token.cancelled
+        os.kill(os.getpid(), signal.SIGTERM)  # a second SIGTERM: still a clean wind-down
+    assert signal.getsignal(signal.SIGTERM) is before

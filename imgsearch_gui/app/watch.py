@@ -1,0 +1,419 @@
+"""Keep the index in step with library folders while the app runs.
+
+:class:`FolderWatcher` turns file events (watchdog: inotify, FSEvents, ReadDirectoryChangesW; a
+stat-polling observer where events do not arrive, e.g. network drives) into debounced batches of
+library roots that changed. It also notices a root that went away or came back (an unplugged
+drive, a re-mounted share): its watch is made again and the root is reported, so a normal
+incremental pass catches up. :func:`watch_libraries` is the loop ``imgsearch watch`` runs: a
+catch-up pass, then one incremental pass per batch, until cancelled.
+
+Why whole-library passes and not per-file updates: the incremental pass already knows moves,
+renames, duplicates, offline roots and the writer lock; an event only says *when* to run it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from imgsearch_gui.app import scan
+from imgsearch_gui.base.errors import StorageWriteError
+from imgsearch_gui.base.images import is_supported
+from imgsearch_gui.base.types import CancelToken, IndexReport, Progress
+
+log = logging.getLogger(__name__)
+
+#: quiet time after the last event before a batch is sent (a copy of 500 photos is one batch)
+DEBOUNCE_S = 2.0
+#: a batch is sent at the latest this long after its first event, even while events keep coming
+MAX_DELAY_S = 30.0
+#: how often the polling observer stats the tree, and how often roots are checked for presence
+POLL_INTERVAL_S = 10.0
+PRESENCE_INTERVAL_S = 2.0
+
+#: file systems whose changes made elsewhere send no local events: polled instead
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "afs", "9p", "ceph", "glusterfs",
+    "fuse.sshfs", "fuse.rclone", "fuse.s3fs", "fuse.gvfsd-fuse", "davfs", "fuse.davfs2",
+    "fuse.glusterfs", "fuse.ceph", "vboxsf", "fuse.vmhgfs-fuse", "virtiofs", "fuse.smbnetfs",
+})
+
+EVENTS, POLLING, OFFLINE = "events", "polling", "offline"
+
+
+@dataclass(frozen=True)
+class ChangeBatch:
+    """Roots to pass over again (changed, or back online), and roots that went offline."""
+
+    changed: tuple[str, ...]
+    went_offline: tuple[str, ...] = ()
+    events: int = 0  # file events coalesced into this batch (for the log)
+
+
+@dataclass(frozen=True)
+class Watching:
+    """How each root is watched now: ``events``, ``polling`` or ``offline``."""
+
+    modes: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class _Presence:
+    """What a root looks like from outside: a change means its watch must be made again."""
+
+    online: bool
+    device: int | None
+
+
+def _presence(root: str) -> _Presence:
+    try:
+        device = os.stat(root).st_dev
+    except OSError:
+        return _Presence(False, None)
+    return _Presence(not scan.root_looks_unmounted(root) or not os.path.ismount(root), device)
+
+
+def filesystem_type(path: str, mounts_file: str = "/proc/mounts") -> str | None:
+    """The type of the file system holding ``path`` (Linux: the longest mount point above it)."""
+    best, kind = "", None
+    try:
+        with open(mounts_file, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                mount = parts[1].replace("\\040", " ")
+                if scan.is_under(path, mount) and len(mount) >= len(best):
+                    best, kind = mount, parts[2]
+    except OSError:
+        return None
+    return kind
+
+
+def needs_polling(root: str) -> bool:
+    """Events do not arrive for changes another machine makes on a network share."""
+    return filesystem_type(root) in NETWORK_FILESYSTEMS
+
+
+@dataclass
+class _Pending:
+    roots: set[str] = field(default_factory=set)
+    offline: set[str] = field(default_factory=set)
+    events: int = 0
+    first: float = 0.0
+    last: float = 0.0
+
+
+class FolderWatcher:
+    """Watches library roots; ``on_batch`` gets a :class:`ChangeBatch` from the watcher's thread.
+
+    ``poll``: True polls every root, False never polls, None (default) polls network shares and
+    roots whose events cannot be set up (e.g. the inotify watch limit), events elsewhere.
+    ``ignore``: folders whose changes are ours (the data dir, the cache) and never a batch.
+    """
+
+    def __init__(self, roots: Iterable[str], on_batch: Callable[[ChangeBatch], None], *,
+                 debounce_s: float = DEBOUNCE_S, max_delay_s: float = MAX_DELAY_S,
+                 poll: bool | None = None, poll_interval_s: float = POLL_INTERVAL_S,
+                 presence_interval_s: float = PRESENCE_INTERVAL_S,
+                 ignore: Iterable[str] = ()) -> None:
+        self._on_batch = on_batch
+        self._debounce_s = debounce_s
+        self._max_delay_s = max(max_delay_s, debounce_s)
+        self._poll = poll
+        self._poll_interval_s = poll_interval_s
+        self._presence_interval_s = presence_interval_s
+        self._ignore = tuple(os.path.abspath(p) for p in ignore)
+        self._roots = sorted({scan.normalize_root(r) for r in roots}, key=len, reverse=True)
+        # Two locks, never nested one way and the other: observers call ``notify`` holding their
+        # own lock, and (un)scheduling takes theirs, so the pending batch has its own.
+        self._lock = threading.Condition()  # the pending batch and the stop flag
+        self._watch_lock = threading.RLock()  # roots, watches, presence, modes, observers
+        self._pending = _Pending()
+        self._stopping = False
+        self._watches: dict[str, tuple[object, object]] = {}  # root -> (observer, watch)
+        self._presence: dict[str, _Presence] = {}
+        self._modes: dict[str, str] = {}
+        self._observers: dict[str, object] = {}
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Set up the watches (before a catch-up pass, so nothing made meanwhile is missed)."""
+        with self._watch_lock:
+            for root in self._roots:
+                self._presence[root] = _presence(root)
+                self._schedule(root)
+        self._thread = threading.Thread(target=self._run, name="folder-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the observers and the batching thread (pending events are dropped)."""
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._watch_lock:
+            observers = list(self._observers.values())
+            self._observers.clear()
+            self._watches.clear()
+        for observer in observers:
+            observer.stop()
+        for observer in observers:
+            observer.join(timeout)
+
+    def set_roots(self, roots: Iterable[str]) -> None:
+        """Watch these roots from now on (a library added or removed in the GUI)."""
+        wanted = {scan.normalize_root(r) for r in roots}
+        with self._watch_lock:
+            current = set(self._roots)
+            for root in current - wanted:
+                self._unschedule(root)
+                self._modes.pop(root, None)
+                self._presence.pop(root, None)
+            for root in wanted - current:
+                self._presence[root] = _presence(root)
+                self._schedule(root)
+            self._roots = sorted(wanted, key=len, reverse=True)
+
+    @property
+    def modes(self) -> dict[str, str]:
+        """root -> ``events`` | ``polling`` | ``offline``."""
+        with self._watch_lock:
+            return dict(self._modes)
+
+    # ------------------------------------------------------------------ watches
+    def _observer(self, kind: str):
+        if kind not in self._observers:
+            if kind == POLLING:
+                from watchdog.observers.polling import PollingObserver
+
+                observer = PollingObserver(timeout=self._poll_interval_s)
+            else:
+                from watchdog.observers import Observer
+
+                observer = Observer()
+            observer.daemon = True
+            observer.start()
+            self._observers[kind] = observer
+        return self._observers[kind]
+
+    def _schedule(self, root: str) -> None:
+        if not self._presence[root].online:
+            self._modes[root] = OFFLINE
+            log.info("not watching %s: offline", root)
+            return
+        kind = POLLING if self._poll or (self._poll is None and needs_polling(root)) else EVENTS
+        try:
+            self._add_watch(root, kind)
+        except OSError as exc:  # e.g. ENOSPC: the inotify watch limit
+            if kind == POLLING or self._poll is False:
+                log.warning("cannot watch %s: %s", root, exc)
+                self._modes[root] = OFFLINE
+                return
+            log.warning("no file events for %s (%s): polling every %.0f s instead", root, exc,
+                        self._poll_interval_s)
+            kind = POLLING
+            self._add_watch(root, kind)
+        self._modes[root] = kind
+        log.info("watching %s (%s)", root, kind)
+
+    def _add_watch(self, root: str, kind: str) -> None:
+        observer = self._observer(kind)
+        watch = observer.schedule(_Handler(self, root), root, recursive=True)
+        self._watches[root] = (observer, watch)
+
+    def _unschedule(self, root: str) -> None:
+        entry = self._watches.pop(root, None)
+        if entry is None:
+            return
+        observer, watch = entry
+        try:
+            observer.unschedule(watch)
+        except (KeyError, OSError) as exc:  # the drive went away under it
+            log.debug("unscheduling %s: %s", root, exc)
+
+    # ------------------------------------------------------------------ events
+    def _relevant(self, path: str, is_directory: bool, event_type: str) -> bool:
+        if any(scan.is_under(path, ignored) for ignored in self._ignore):
+            return False
+        parts = path.split(os.sep)
+        if any(p.startswith(".") for p in parts if p):
+            return False  # the walk skips hidden files and folders too
+        if is_directory:
+            return event_type in ("created", "deleted", "moved")  # a folder of photos
+        return is_supported(path)
+
+    def notify(self, root: str, paths: Iterable[str], is_directory: bool, event_type: str) -> None:
+        """One file event (from an observer thread): counted into the pending batch."""
+        if event_type in ("opened", "closed_no_write"):
+            return
+        if not any(self._relevant(os.fsdecode(p), is_directory, event_type) for p in paths if p):
+            return
+        with self._lock:
+            now = time.monotonic()
+            pending = self._pending
+            if not pending.roots and not pending.offline:
+                pending.first = now
+            pending.roots.add(root)
+            pending.events += 1
+            pending.last = now
+            self._lock.notify_all()
+
+    def _run(self) -> None:
+        next_presence = time.monotonic() + self._presence_interval_s
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                batch = self._due_batch(time.monotonic())
+                if batch is None:
+                    self._lock.wait(self._wait_time(next_presence))
+                    if self._stopping:
+                        return
+                    batch = self._due_batch(time.monotonic())
+            if time.monotonic() >= next_presence:
+                self._check_presence()
+                next_presence = time.monotonic() + self._presence_interval_s
+            if batch is not None:
+                self._send(batch)
+
+    def _wait_time(self, next_presence: float) -> float:
+        now = time.monotonic()
+        waits = [next_presence - now]
+        p = self._pending
+        if p.roots or p.offline:
+            waits.append(min(p.last + self._debounce_s, p.first + self._max_delay_s) - now)
+        return max(0.01, min(waits))
+
+    def _due_batch(self, now: float) -> ChangeBatch | None:
+        p = self._pending
+        if not p.roots and not p.offline:
+            return None
+        if now < p.last + self._debounce_s and now < p.first + self._max_delay_s:
+            return None
+        batch = ChangeBatch(tuple(sorted(p.roots)), tuple(sorted(p.offline)), p.events)
+        self._pending = _Pending()
+        return batch
+
+    def _send(self, batch: ChangeBatch) -> None:
+        log.debug("watch batch: %s", batch)
+        try:
+            self._on_batch(batch)
+        except Exception:  # noqa: BLE001 - a consumer's bug must not end the watching
+            log.exception("the watch batch handler failed")
+
+    def _check_presence(self) -> None:
+        """A root that went away or came back (or was mounted over) gets its watch again."""
+        with self._watch_lock:
+            roots = list(self._roots)
+        for root in roots:
+            now = _presence(root)
+            with self._watch_lock:
+                before = self._presence.get(root)
+                if before is None or now == before:
+                    continue
+                self._presence[root] = now
+                self._unschedule(root)
+                self._schedule(root)
+            log.info("%s %s", root, "is back: catching up" if now.online else "went offline")
+            with self._lock:
+                (self._pending.roots if now.online else self._pending.offline).add(root)
+                self._pending.first = self._pending.last = time.monotonic() - self._debounce_s
+
+
+class _Handler:
+    """The watchdog handler of one root (duck-typed: watchdog only calls ``dispatch``)."""
+
+    def __init__(self, watcher: FolderWatcher, root: str) -> None:
+        self._watcher = watcher
+        self._root = root
+
+    def dispatch(self, event) -> None:
+        paths = (event.src_path, getattr(event, "dest_path", "") or "")
+        self._watcher.notify(self._root, paths, event.is_directory, event.event_type)
+
+
+# ---------------------------------------------------------------------- the watch loop
+class _BatchQueue:
+    def __init__(self) -> None:
+        self._queue: queue.Queue[ChangeBatch] = queue.Queue()
+
+    def put(self, batch: ChangeBatch) -> None:
+        self._queue.put(batch)
+
+    def take(self, timeout: float) -> ChangeBatch | None:
+        try:
+            first = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        changed, offline, events = set(first.changed), set(first.went_offline), first.events
+        while True:  # batches that piled up while a pass ran: one pass each root
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            changed |= set(more.changed)
+            offline |= set(more.went_offline)
+            events += more.events
+        return ChangeBatch(tuple(sorted(changed)), tuple(sorted(offline - changed)), events)
+
+
+@dataclass(frozen=True)
+class PassFailed:
+    """An incremental pass could not write (a full disk): the next change tries again."""
+
+    root: str
+    error: StorageWriteError
+
+
+def watch_libraries(library, roots: Iterable[str], *, cancel: CancelToken,
+                    ignore: Iterable[str] = (), **watcher_options
+                    ) -> Iterator[Progress | IndexReport | Watching | PassFailed]:
+    """Catch up on ``roots``, then pass over each root again when it changes, until ``cancel``.
+
+    ``library``: an :class:`~imgsearch_gui.app.library.ImageLibrary`; its writer lock is taken
+    per pass, so other processes can search (and index) the data dir while this runs.
+    """
+    roots = [scan.normalize_root(r) for r in roots]
+    batches = _BatchQueue()
+    watcher = FolderWatcher(roots, batches.put, ignore=(str(library.data_dir), *ignore),
+                            **watcher_options)
+    watcher.start()  # before the catch-up: changes made during it are not missed
+    try:
+        for root in roots:
+            if cancel.cancelled:
+                return
+            yield from _pass(library, root, cancel)
+        modes = watcher.modes
+        yield Watching(tuple(sorted(modes.items())))
+        while not cancel.cancelled:
+            batch = batches.take(timeout=0.2)
+            if batch is None:
+                continue
+            if watcher.modes != modes:
+                modes = watcher.modes
+                yield Watching(tuple(sorted(modes.items())))
+            for root in batch.changed:
+                if cancel.cancelled:
+                    break
+                yield from _pass(library, root, cancel)
+    finally:
+        watcher.stop()
+
+
+def _pass(library, root: str, cancel: CancelToken
+          ) -> Iterator[Progress | IndexReport | PassFailed]:
+    try:
+        yield from library.index_library(root, cancel=cancel)
+    except StorageWriteError as exc:
+        log.warning("could not update the index for %s: %s", root, exc)
+        yield PassFailed(root, exc)
+    except NotADirectoryError:
+        log.info("%s is not a folder (any more): not indexed", root)

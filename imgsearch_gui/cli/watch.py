@@ -1,0 +1,124 @@
+"""``imgsearch watch``: keep the index in step with library folders until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from imgsearch_gui.base.errors import UserError
+from imgsearch_gui.base.pathtext import display_path
+from imgsearch_gui.base.types import CancelToken, IndexReport
+from imgsearch_gui.cli.common import cancel_on_signals, open_library
+from imgsearch_gui.cli.index import print_report, summary
+
+WATCH_EPILOG = """\
+It first catches up with what changed since the last run (an incremental pass over each
+folder), then passes over a folder again a few seconds after its photos change: new, edited,
+moved, renamed and deleted photos are in the index soon after. Network shares (NFS, SMB, sshfs)
+and folders where file events cannot be set up are checked by polling instead. A folder that
+goes offline (an unplugged drive) keeps its photos in the index; it is caught up when it is
+back. Other processes can search the data dir meanwhile; the writer lock is held only while a
+pass writes. Ctrl-C or SIGTERM stops it within seconds, keeping what was done.
+
+--json prints one JSON object per pass that changed something (the keys of `index --json`,
+plus "library"), and {"watching": [{"path", "mode"}]} when the watching starts or changes.
+
+exit status: 0 stopped (Ctrl-C, SIGTERM); 2 bad input; 3 another process is writing (--no-wait)
+"""
+
+
+def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("watch", parents=parents, epilog=WATCH_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       help="keep the index in step with DIR... while it runs")
+    p.add_argument("dirs", nargs="*", type=Path, metavar="DIR",
+                   help="library folders (default: every library of the data dir)")
+    p.add_argument("--poll", action="store_true",
+                   help="check by polling every folder, not only network shares (for file "
+                   "systems that send no events)")
+    p.add_argument("--poll-interval", type=_seconds, default=10.0, metavar="S",
+                   help="seconds between polls (default 10)")
+    p.add_argument("--debounce", type=_seconds, default=2.0, metavar="S",
+                   help="quiet seconds after a change before the folder is passed over "
+                   "(default 2)")
+    p.add_argument("--json", action="store_true", help="JSON lines on stdout (see below)")
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0.05 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0.05 and 3600 seconds, not {text}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from imgsearch_gui.app.watch import PassFailed, Watching, watch_libraries
+
+    for d in args.dirs:
+        if d.exists() and not d.is_dir():
+            raise UserError(f"not a folder: {d}")
+    library, _data_dir, config = open_library(args)
+    cancel = CancelToken()
+    library.settings = config
+    with library, cancel_on_signals(cancel, "stopping ..."):
+        roots = [str(d) for d in args.dirs] or [lib.root for lib in library.libraries()]
+        if not roots:
+            raise UserError("nothing to watch: give the library folders (imgsearch watch DIR)")
+        _check_roots(library, roots)
+        events = watch_libraries(library, roots, cancel=cancel, poll=True if args.poll else None,
+                                 poll_interval_s=args.poll_interval, debounce_s=args.debounce)
+        for event in events:
+            if isinstance(event, IndexReport):
+                _show_report(event, args.json)
+            elif isinstance(event, Watching):
+                _show_watching(event, args.json)
+            elif isinstance(event, PassFailed):
+                print(f"imgsearch: {display_path(event.root)}: not updated: "
+                      f"{display_path(str(event.error))}; trying again at the next change",
+                      file=sys.stderr, flush=True)
+    print("imgsearch: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def _check_roots(library, roots: list[str]) -> None:
+    """A missing DIR must be an offline library of this data dir, not a typo."""
+    from imgsearch_gui.app.scan import normalize_root
+
+    known = {lib.root for lib in library.libraries()}
+    for root in roots:
+        if not Path(root).is_dir() and normalize_root(root) not in known:
+            raise UserError(f"not a folder: {root}")
+
+
+def _changed(r: IndexReport) -> bool:
+    return bool(r.embedded or r.moved or r.removed or r.duplicates or r.skipped or r.offline
+                or r.unreadable or r.cancelled)
+
+
+def _show_report(report: IndexReport, as_json: bool) -> None:
+    if not _changed(report):
+        return
+    if as_json:
+        line = {"library": display_path(report.library), **summary([report], report.seconds),
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        sys.stdout.write(json.dumps(line) + "\n")
+    else:
+        print(time.strftime("%H:%M:%S "), end="")
+        print_report(report)
+    sys.stdout.flush()
+
+
+def _show_watching(event, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps({"watching": [{"path": display_path(r), "mode": m}
+                                                  for r, m in event.modes]}) + "\n")
+        sys.stdout.flush()
+        return
+    for root, mode in event.modes:
+        how = {"events": "file events", "polling": "polling", "offline": "offline, waiting "
+               "for it to come back"}[mode]
+        print(f"imgsearch: watching {display_path(root)} ({how})", file=sys.stderr)
+    print("imgsearch: Ctrl-C stops", file=sys.stderr, flush=True)
