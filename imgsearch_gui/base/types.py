@@ -67,6 +67,13 @@ class IndexReport:
     unreadable: tuple[str, ...] = ()
 
     @property
+    def changed(self) -> bool:
+        """Something worth telling: the index changed, or files, folders or the root were not
+        usable, or the job was cut short (a watcher's pass that found nothing new says nothing)."""
+        return bool(self.embedded or self.moved or self.removed or self.duplicates
+                    or self.skipped or self.offline or self.unreadable or self.cancelled)
+
+    @property
     def total_files(self) -> int:
         return self.embedded + self.unchanged + self.moved + self.duplicates + len(self.skipped)
 

@@ -93,13 +93,8 @@ def _check_roots(library, roots: list[str]) -> None:
             raise UserError(f"not a folder: {root}")
 
 
-def _changed(r: IndexReport) -> bool:
-    return bool(r.embedded or r.moved or r.removed or r.duplicates or r.skipped or r.offline
-                or r.unreadable or r.cancelled)
-
-
 def _show_report(report: IndexReport, as_json: bool) -> None:
-    if not _changed(report):
+    if not report.changed:
         return
     if as_json:
         line = {"library": display_path(report.library), **summary([report], report.seconds),

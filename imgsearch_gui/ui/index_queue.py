@@ -68,6 +68,9 @@ class IndexQueue(QObject):
         # removals hold the library's job lock: indexing waits until they are done
         self._removals: set[Worker] = set()
         self._closing = False
+        #: roots whose next job the watcher asked for: its report is shown only if it changed something
+        self._quiet: set[str] = set()
+        self._quiet_job = False
 
     @property
     def running(self) -> bool:
@@ -83,6 +86,7 @@ class IndexQueue(QObject):
         """Queue ``roots`` for indexing (one job at a time); ``rebuild`` re-embeds everything;
         ``options`` (prune, retry_skipped) go to each root's next job."""
         roots = list(roots)
+        self._quiet.difference_update(roots)  # asked for: its report is shown
         for root in roots:
             if any(options.values()):
                 self._options.setdefault(root, {}).update(options)
@@ -108,6 +112,19 @@ class IndexQueue(QObject):
                 self._count += 1
         self.start_next()
 
+    def refresh(self, roots: Iterable[str]) -> None:
+        """Pass over ``roots`` again because their folders changed (the folder watcher): queued
+        even while the root is being indexed (its scan may be past the change), once; a pass
+        that finds nothing new says nothing."""
+        for root in roots:
+            if root not in self.prefs.libraries:
+                continue
+            if not any(queued == root for queued, _ in self._queue):
+                self._queue.append((root, False))
+                self._count += 1
+                self._quiet.add(root)
+        self.start_next()
+
     def start_next(self) -> None:
         """Start the next queued job once the library is open and nothing else writes."""
         library = self.models.library
@@ -120,6 +137,8 @@ class IndexQueue(QObject):
         self.root = root
         position = self._count - len(self._queue)
         options = self._options.pop(root, {})
+        self._quiet_job = root in self._quiet
+        self._quiet.discard(root)
         worker = Worker.with_cancel(index_and_remember, library, root, rebuild=rebuild,
                                     name="index", **options)
         worker.progress.connect(self._progress)
@@ -143,7 +162,9 @@ class IndexQueue(QObject):
         for s in item.skipped:
             self.skipped[s.path] = s
         emit(self.skippedChanged)
-        if item.offline:
+        if self._quiet_job and not item.changed:
+            log.info("%s: checked after a change in its folder, nothing new", item.library)
+        elif item.offline:
             self._offline(item)
         elif (item.skipped or item.unreadable) and not item.cancelled:
             self.messages.warning(index_summary(item))
@@ -182,6 +203,7 @@ class IndexQueue(QObject):
         if self.worker is None:
             return False
         self._queue.clear()
+        self._quiet.clear()
         self.worker.cancel()
         return True
 
@@ -190,6 +212,7 @@ class IndexQueue(QObject):
         still using the library (the job, removals): close it only once they have ended."""
         self._queue.clear()
         self._options.clear()
+        self._quiet.clear()
         if self.worker is not None:
             self.worker.cancel()
         return [w for w in (self.worker, *self._removals) if w is not None]

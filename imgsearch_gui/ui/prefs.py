@@ -152,6 +152,16 @@ class Prefs:
         s.setValue("model/runtime", choice.runtime)
         s.setValue("model/weights", choice.weights or "")
 
+    @property
+    def watch_folders(self) -> bool:
+        """Keep the index in step with the library folders while the window is open."""
+        value = self.qsettings.value("libraries/watch", True)
+        return value not in (False, "false", "0", 0)
+
+    @watch_folders.setter
+    def watch_folders(self, on: bool) -> None:
+        self.qsettings.setValue("libraries/watch", bool(on))
+
     # --- search controls ------------------------------------------------------------------
     @property
     def result_count(self) -> int:

@@ -46,6 +46,7 @@ class SearchController(QObject):
         self._seq = 0
         self._images: tuple = ()
         self._label = ""
+        self._box: fmt.Box | None = None  # of the answer shown
         self._fetched: list[SearchHit] = []
         query.view.regionSelected.connect(self._region_selected)
         query.view.regionCleared.connect(self._region_cleared)
@@ -65,6 +66,13 @@ class SearchController(QObject):
 
     def search_image(self, image, label: str = "Image") -> None:
         self.submit(QueryRequest(images=(image,), label=label))
+
+    def refresh(self) -> None:
+        """Search the shown query again (the index changed under it: photos added, moved or
+        removed by a job the user did not start); nothing when no query is shown."""
+        if self._images and self.models.running:
+            self.submit(QueryRequest(images=self._images, box=self._box,
+                                     label=self.query.caption.text(), new_query=False))
 
     def search_region(self, box: fmt.Box | None) -> None:
         if not self._images:
@@ -108,6 +116,7 @@ class SearchController(QObject):
         if request.seq != self._seq:
             return  # a newer query is on its way
         emit(self.busyChanged, False)
+        self._box = request.box
         if request.new_query:
             if not request.images:
                 self._show_query(outcome.images, request.label)
