@@ -22,7 +22,16 @@ def _photo(w: int = 64, h: int = 48) -> Image.Image:
 def test_supported_extensions_case_insensitive():
     assert is_supported("a/B.JPG") and is_supported("x.Jpeg") and is_supported("y.TIFF")
     assert is_supported("z.webp") and is_supported("g.gif") and is_supported("b.BMP")
-    assert not is_supported("notes.txt") and not is_supported("raw.cr2")
+    assert is_supported("IMG_0001.HEIC") and is_supported("p.heif") and is_supported("f.HIF")
+    assert is_supported("a.AVIF") and is_supported("raw.cr2") and is_supported("DSC_1.NEF")
+    assert is_supported(b"bytes/IMG_2.Dng")
+    assert not is_supported("notes.txt") and not is_supported("clip.mov") and not is_supported("x")
+
+
+def test_the_formats_text_names_every_extension():
+    text = images.SUPPORTED_FORMATS_TEXT
+    assert all(e in text.split() or e + ":" in text.split() for e in images.SUPPORTED_EXTENSIONS)
+    assert "RAW+JPEG" in text and max(len(line) for line in text.splitlines()) <= 100
 
 
 def test_zero_byte_file(tmp_path):
