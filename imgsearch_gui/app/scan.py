@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imgsearch_gui.base.images import SUPPORTED_EXTENSIONS
+from imgsearch_gui.base.raw import RAW_EXTENSIONS
 from imgsearch_gui.base.types import CancelToken
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 #: Bytes read from the start and from the end of a file for the fast content hash.
 HASH_BLOCK = 64 * 1024
 _FULL_CHUNK = 1024 * 1024
+
+#: What a camera or phone writes beside a RAW when it shoots RAW+JPEG (or RAW+HEIF: Fuji's .HIF,
+#: phones' .HEIC): a RAW with such a sibling is the same photo, and the sibling is what is indexed.
+RENDERED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".heic", ".heif", ".hif"})
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,11 @@ def walk(
     Extensions match case-insensitively. Hidden files and folders (name starting with ".") are
     skipped. Symlinked folders are followed once: a folder already visited (same device and
     inode) is not entered again, so symlink loops end. Unreadable folders are logged and skipped.
+
+    A RAW file with a JPEG or HEIC of the same stem in the same folder (IMG_0001.CR2 beside
+    img_0001.jpg: stems compare case-insensitively) is left out (:func:`raw_siblings`): a photo shot
+    RAW+JPEG is one result, not two, and the camera's JPEG is what the user sees and decodes
+    faster. It is only the walk, so once the JPEG is deleted the next pass finds the RAW as new.
     """
     exts = {e.lower() for e in extensions}
     top = Path(root).expanduser().resolve()
@@ -93,29 +103,51 @@ def walk(
         except OSError as exc:
             _report(on_error, folder, exc)
             continue
-        subdirs = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=True):
-                    if _empty_mount_point(entry.path):
-                        raise FileNotFoundError(errno.ENOENT, "an empty mount point (unplugged?)")
-                    subdirs.append(entry.path)
-                    continue
-                if entry.is_symlink() and not os.path.exists(entry.path):
-                    raise FileNotFoundError(errno.ENOENT, "a link whose target is missing")
-                if not entry.is_file(follow_symlinks=True):
-                    continue
-                if os.path.splitext(entry.name)[1].lower() not in exts:
-                    continue
-                fst = entry.stat(follow_symlinks=True)
-            except OSError as exc:
-                _report(on_error, entry.path, exc)
-                continue
-            yield ScannedFile(entry.path, fst.st_size, fst.st_mtime_ns)
+        files, subdirs = _read_folder(entries, exts, on_error)
+        yield from files
         # depth first, in name order
         stack.extend(reversed(subdirs))
+
+
+def _read_folder(entries: list[os.DirEntry[str]], exts: set[str],
+                 on_error: Callable[[str, OSError], None] | None
+                 ) -> tuple[list[ScannedFile], list[str]]:
+    """(supported files, subfolders) of one folder's entries; a RAW file that a rendered sibling
+    stands for is not among the files."""
+    files: list[ScannedFile] = []
+    subdirs: list[str] = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=True):
+                if _empty_mount_point(entry.path):
+                    raise FileNotFoundError(errno.ENOENT, "an empty mount point (unplugged?)")
+                subdirs.append(entry.path)
+                continue
+            if entry.is_symlink() and not os.path.exists(entry.path):
+                raise FileNotFoundError(errno.ENOENT, "a link whose target is missing")
+            if not entry.is_file(follow_symlinks=True):
+                continue
+            if os.path.splitext(entry.name)[1].lower() not in exts:
+                continue
+            fst = entry.stat(follow_symlinks=True)
+        except OSError as exc:
+            _report(on_error, entry.path, exc)
+            continue
+        files.append(ScannedFile(entry.path, fst.st_size, fst.st_mtime_ns))
+    shadowed = raw_siblings(os.path.basename(f.path) for f in files)
+    return [f for f in files if os.path.basename(f.path) not in shadowed], subdirs
+
+
+def raw_siblings(names: Iterable[str]) -> set[str]:
+    """The RAW names among ``names`` (one folder's files) that a JPEG or HEIC of the same stem
+    stands for, stems compared case-insensitively: {"IMG_1.CR2"} of IMG_1.CR2, img_1.jpg, IMG_2.NEF.
+    """
+    split = [(n, *os.path.splitext(n)) for n in names]
+    rendered = {stem.lower() for _n, stem, ext in split if ext.lower() in RENDERED_EXTENSIONS}
+    return {n for n, stem, ext in split
+            if ext.lower() in RAW_EXTENSIONS and stem.lower() in rendered}
 
 
 def _empty_mount_point(path: str) -> bool:

@@ -98,3 +98,40 @@ def test_normalize_root(tmp_path, monkeypatch):
     (tmp_path / "x").mkdir()
     assert scan.normalize_root("x") == str(tmp_path.resolve() / "x")
     assert scan.normalize_root(tmp_path / "x" / ".." / "x") == str(tmp_path.resolve() / "x")
+
+
+def test_a_raw_with_a_jpeg_or_heic_of_the_same_name_is_one_photo(tmp_path):
+    """RAW+JPEG: the camera's JPEG is indexed, its RAW sibling is left out (stems compare in any
+    case); a RAW alone, or beside a PNG (not what a camera writes with it), is indexed."""
+    for name in ("IMG_0001.CR2", "IMG_0001.JPG", "img_0002.nef", "IMG_0002.HEIC",
+                 "DSCF3.RAF", "DSCF3.HIF", "IMG_0004.DNG", "IMG_0005.arw", "IMG_0005.png",
+                 "sub/IMG_0006.CR3", ".IMG_0007.jpg", "IMG_0007.CR2"):
+        touch(tmp_path / name)
+    touch(tmp_path / "other" / "IMG_0006.jpg")  # another folder: not a sibling
+    found = sorted(os.path.relpath(f.path, tmp_path) for f in scan.walk(tmp_path))
+    assert found == ["DSCF3.HIF", "IMG_0001.JPG", "IMG_0002.HEIC", "IMG_0004.DNG",
+                     "IMG_0005.arw", "IMG_0005.png", "IMG_0007.CR2",
+                     os.path.join("other", "IMG_0006.jpg"), os.path.join("sub", "IMG_0006.CR3")]
+
+
+def test_the_raw_is_indexed_once_its_jpeg_is_deleted(tmp_path):
+    raw, jpeg = touch(tmp_path / "IMG_0001.CR2", b"raw"), touch(tmp_path / "IMG_0001.jpg")
+    first = list(scan.walk(tmp_path))
+    assert [f.path for f in first] == [str(jpeg)]
+    known = {f.path: scan.KnownFile(f.path, f.size, f.mtime_ns) for f in first}
+    jpeg.unlink()
+    d = scan.diff(scan.walk(tmp_path), known)
+    assert [f.path for f in d.new] == [str(raw)] and d.gone == (str(jpeg),)
+
+
+def test_a_raw_is_not_left_out_for_a_sibling_the_walk_does_not_take(tmp_path):
+    touch(tmp_path / "IMG_1.CR2")
+    touch(tmp_path / "IMG_1.JPG")
+    found = [os.path.basename(f.path) for f in scan.walk(tmp_path, extensions={".cr2"})]
+    assert found == ["IMG_1.CR2"]
+
+
+def test_raw_siblings():
+    assert scan.raw_siblings(["IMG_1.CR2", "img_1.jpeg", "IMG_2.NEF", "IMG_3.dng",
+                              "IMG_3.avif", "a.b.orf", "A.B.JPE"]) == {"IMG_1.CR2", "a.b.orf"}
+    assert scan.raw_siblings([]) == set()
