@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from imgsearch_gui.base import registry
 from imgsearch_gui.base.bands import Band
-from imgsearch_gui.base.images import SUPPORTED_EXTENSIONS, is_supported
+from imgsearch_gui.base.images import FORMATS, RAW_FORMAT, SUPPORTED_EXTENSIONS, is_supported
 from imgsearch_gui.base.pathtext import display_path  # shared with the command line
 from imgsearch_gui.base.types import IndexReport, Progress, SearchHit
 
@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]
 
-#: The file dialog's filter for query photos.
-IMAGE_FILTER = "Images ({})".format(" ".join(f"*{e}" for e in sorted(SUPPORTED_EXTENSIONS)))
+#: The file dialog's filter for query photos. Qt matches the patterns case-sensitively on Linux,
+#: so each extension is listed in lower and in upper case (cameras write IMG_0001.JPG, .CR2).
+IMAGE_FILTER = "Images ({})".format(" ".join(
+    f"*{e} *{e.upper()}" for e in sorted(SUPPORTED_EXTENSIONS)))
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -132,8 +134,8 @@ def ignored_text(others: Sequence[str]) -> str:
 
 def not_a_photo_text(others: Sequence[str]) -> str:
     """Nothing usable was dropped: say what works."""
-    exts = ", ".join(sorted(e.lstrip(".").upper() for e in SUPPORTED_EXTENSIONS
-                            if e not in (".jpe", ".tif", ".jpeg")))
+    names = [f.extensions[0].lstrip(".").upper() for f in FORMATS if f is not RAW_FORMAT]
+    exts = f"{', '.join(names)} or {RAW_FORMAT.name}"
     return (f"Not a photo: {_names(others)}. Drop image files ({exts}) to search, or a folder "
             "to add it as a library.")
 

@@ -125,7 +125,9 @@ def test_image_filter_lists_every_supported_extension():
     from imgsearch_gui.base.images import SUPPORTED_EXTENSIONS
 
     assert fmt.IMAGE_FILTER.startswith("Images (") and fmt.IMAGE_FILTER.endswith(")")
-    assert set(fmt.IMAGE_FILTER[len("Images ("):-1].split()) == {f"*{e}" for e in SUPPORTED_EXTENSIONS}
+    # both cases: Qt's file dialog matches patterns case-sensitively on Linux (IMG_0001.JPG)
+    assert set(fmt.IMAGE_FILTER[len("Images ("):-1].split()) == {
+        p for e in SUPPORTED_EXTENSIONS for p in (f"*{e}", f"*{e.upper()}")}
 
 
 def test_the_qt_free_ui_modules_import_no_qt():
