@@ -12,6 +12,7 @@ from pathlib import Path
 from imgsearch_gui import __version__
 from imgsearch_gui.base import paths, registry
 from imgsearch_gui.base.errors import UserError
+from imgsearch_gui.base.images import SUPPORTED_FORMATS_TEXT
 from imgsearch_gui.base.logs import current_log_file
 from imgsearch_gui.base.pathtext import display_path, path_b64, path_json
 from imgsearch_gui.base.types import CancelToken, IndexReport, Progress
@@ -56,7 +57,8 @@ def _positive(text: str) -> int:
 def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     """index, whiten and info."""
     p = sub.add_parser("index", parents=parents, help="embed every photo under DIR",
-                       epilog=INDEX_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=f"{SUPPORTED_FORMATS_TEXT}\n\n{INDEX_EPILOG}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
     p.add_argument("--rebuild", action="store_true",
                    help="drop the index and embed everything again (e.g. after a model change)")

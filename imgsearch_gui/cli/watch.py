@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from imgsearch_gui.base.errors import UserError
+from imgsearch_gui.base.images import SUPPORTED_FORMATS_TEXT
 from imgsearch_gui.base.pathtext import display_path
 from imgsearch_gui.base.types import CancelToken, IndexReport
 from imgsearch_gui.cli.common import cancel_on_signals, open_library
@@ -31,7 +32,8 @@ exit status: 0 stopped (Ctrl-C, SIGTERM); 2 bad input; 3 another process is writ
 
 
 def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("watch", parents=parents, epilog=WATCH_EPILOG,
+    p = sub.add_parser("watch", parents=parents,
+                       epilog=f"{WATCH_EPILOG}\n{SUPPORTED_FORMATS_TEXT}",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        help="keep the index in step with DIR... while it runs")
     p.add_argument("dirs", nargs="*", type=Path, metavar="DIR",

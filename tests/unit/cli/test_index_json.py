@@ -132,6 +132,8 @@ def test_index_help_documents_json_and_exit_statuses(capsys):
         assert line in out
     for key in KEYS - {"moved", "removed", "duplicates"}:
         assert key in out
+    for fmt in (".heic", ".avif", ".cr2", ".dng", "RAW+JPEG"):  # the formats it looks for
+        assert fmt in out
 
 
 def test_the_first_ctrl_c_cancels_the_job_instead_of_killing_it():
