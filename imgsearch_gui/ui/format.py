@@ -158,15 +158,61 @@ def hit_caption(hit: SearchHit) -> str:
 def placeholder_text(hit: SearchHit, failed: bool) -> str:
     """What a cell shows until (or instead of) its thumbnail: a photo of an offline library cannot
     be read now, which is not the photo's fault."""
-    if hit.offline:
-        return "offline"
+    if hit.offline:  # failed: no thumbnail of it was cached (never shown before)
+        return "offline\nno thumbnail cached" if failed else "offline"
     return "unreadable" if failed else "…"
 
 
+#: The badge on the cached thumbnail of a hit whose library is offline.
+OFFLINE_BADGE = "offline"
+
+
 def hit_tooltip(hit: SearchHit) -> str:
-    offline = "\noffline: its library is not reachable (an unplugged drive?)" if hit.offline else ""
+    offline = ("\noffline: its library is not reachable (an unplugged drive?); the thumbnail "
+               "is the one cached when it was last shown") if hit.offline else ""
     band = f" · {hit.band}" if hit.band is not None else ""
     return f"{display_path(hit.path)}\n#{hit.rank} · score {score_text(hit.score)}{band}{offline}"
+
+
+def library_label(root: str, offline: bool) -> str:
+    """A library's entry in the Library menu: its folder, marked when it is offline."""
+    shown = display_path(root)
+    return f"{shown} — offline (not connected?)" if offline else shown
+
+
+def library_tip(root: str, offline: bool) -> str:
+    """The tooltip of a library's entry: what offline means, and what brings it back."""
+    if not offline:
+        return f"{display_path(root)}\nClick to open the folder."
+    return (f"{display_path(root)} is offline: the folder is not reachable (an unplugged drive, "
+            "a network share that is down?).\nIts photos stay in the index and are still "
+            "found, with the thumbnails cached when they were last shown.\nConnect the drive; "
+            "the library catches up when it is back (or Library ▸ Re-index all, F5).")
+
+
+def offline_button_text(count: int) -> str:
+    """The status bar's note while libraries are offline."""
+    return f"⏏ {count} librar{'y' if count == 1 else 'ies'} offline"
+
+
+def offline_button_tip(roots: Sequence[str]) -> str:
+    names = "\n".join(f"  {display_path(r)}" for r in sorted(roots)[:8])
+    more = f"\n  and {len(roots) - 8} more" if len(roots) > 8 else ""
+    return (f"Not reachable (an unplugged drive?):\n{names}{more}\nTheir photos are still "
+            "found, marked offline. Connect the drive; the library catches up when it is "
+            "back.\nClick to check again.")
+
+
+def back_online_text(roots: Sequence[str], still_offline: int) -> str:
+    """After a click on the offline note: which libraries are back (being indexed to catch
+    up), or that they are still not reachable."""
+    if not roots:
+        if not still_offline:
+            return "Every library is online."
+        return (f"Still offline: {still_offline} librar{'y' if still_offline == 1 else 'ies'}."
+                " Connect the drive, then click again.")
+    names = ", ".join(display_path(r) for r in roots[:3]) + ("…" if len(roots) > 3 else "")
+    return f"Back online: {names}. Catching up (new, changed and removed photos)…"
 
 
 def score_band(hit: SearchHit) -> str:

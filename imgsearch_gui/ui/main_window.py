@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgsearch_gui.app import demo
+from imgsearch_gui.app import demo, scan
 from imgsearch_gui.base import paths
 from imgsearch_gui.base.errors import CatalogCorruptError, CheckpointError
 from imgsearch_gui.base.types import IndexReport, SearchHit, SkippedFile
@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
         self.confirm: Callable[[str, str], bool] = self._ask
         self._closing = False
         self._demo_query: str | None = None  # searched once the demo library is indexed
+        self._library_offline: dict[str, bool] = {}  # root -> offline, as last refreshed
 
         thumbs = Path(thumbnail_dir) if thumbnail_dir else paths.cache_dir() / "thumbnails"
         self.thumbnails = ThumbnailLoader(ThumbnailCache(thumbs), parent=self)
@@ -106,6 +107,7 @@ class MainWindow(QMainWindow):
         self.results_view.painted.connect(self.resultsPainted)
         self.indexing_panel.cancel_button.clicked.connect(self.cancel_indexing)
         self.skipped_button.clicked.connect(self.show_skipped)
+        self.offline_button.clicked.connect(self.check_offline_libraries)
         self.messages.posted.connect(self._show_message)
 
         self.models.loadStarted.connect(
@@ -122,24 +124,67 @@ class MainWindow(QMainWindow):
         self.search.busyChanged.connect(self._set_busy)
         self.search.queryChanged.connect(self._update_page)
         self.search.rebuildNeeded.connect(self.index_queue.offer_rebuild)
+        self.search.finished.connect(self._note_answer)  # before searchFinished: marks first
         self.search.finished.connect(self.searchFinished)
 
     def _libraries_changed(self) -> None:
-        roots = self.prefs.libraries
-        window_ui.fill_library_menu(self, roots, self._offline_roots(roots))
+        self.refresh_library_state()
         self._update_page()
 
-    def _offline_roots(self, roots: Sequence[str]) -> frozenset[str]:
-        """Libraries that are not reachable (missing, or an empty mount point with photos in the
-        index): their photos are kept and still found."""
-        offline = {r for r in roots if not os.path.isdir(r)}
+    def refresh_library_state(self) -> dict[str, bool]:
+        """Read again which libraries are offline; mark them in the Library menu, the status
+        bar and the results shown (a folder watcher calls this when a folder comes or goes).
+        Returns each library root -> offline."""
+        roots = self.prefs.libraries
+        state = self._library_state(roots)
+        window_ui.fill_library_menu(self, roots, frozenset(r for r, off in state.items() if off))
+        self.results_model.update_offline(state)
+        self._library_offline = state
+        return state
+
+    def _note_answer(self, hits: Sequence[SearchHit]) -> None:
+        """A search's answer says how the libraries of its hits are now: a drive unplugged
+        since the last refresh is marked in the menu and the status bar too."""
+        if any(self._library_offline.get(h.library, False) != h.offline for h in hits
+               if h.library):
+            self.refresh_library_state()
+        self.results_model.note_answer(hits)
+
+    def _library_state(self, roots: Sequence[str]) -> dict[str, bool]:
+        """Each library root -> offline: not reachable (missing, or an empty mount point with
+        photos in the index; the app's rule, ``scan.library_offline``, which stays so until an
+        index job finds the folder back). Their photos are kept and still found."""
+        state = {r: not os.path.isdir(r) for r in roots}
         library = self.library
         if library is not None:
             try:
-                offline |= {i.root for i in library.libraries() if getattr(i, "offline", False)}
-            except Exception:  # noqa: BLE001 - only a mark in a menu
+                for info in library.libraries():
+                    state[info.root] = state.get(info.root, False) or bool(
+                        getattr(info, "offline", False))
+            except Exception:  # noqa: BLE001 - only marks
                 log.debug("could not list the libraries", exc_info=True)
-        return frozenset(offline)
+        return state
+
+    def check_offline_libraries(self) -> None:
+        """The offline note was clicked: index the libraries whose folder is back, so that the
+        index catches up with what changed meanwhile (and one that the last job found offline
+        is online only once a job finds it back)."""
+        before = {r for r, off in self._library_offline.items() if off}
+        state = self.refresh_library_state()
+        roots = self.prefs.libraries
+        offline = [r for r in roots if state.get(r, False)]
+        back = [r for r in roots if (r in before and not state.get(r, False))
+                or (r in offline and not scan.root_looks_unmounted(r))]
+        self.messages.info(fmt.back_online_text(back, len(offline) - len(back)))
+        if back:
+            self.index_libraries(back)
+
+    def show_library(self, root: str) -> None:
+        """A library's entry in the Library menu: open its folder, or say why it cannot be."""
+        if self._library_state([root]).get(root, False):
+            self.messages.info(fmt.library_tip(root, True).replace("\n", " "))
+        elif not QDesktopServices.openUrl(QUrl.fromLocalFile(root)):
+            self.messages.warning(f"Could not open {root}")
 
     def _update_page(self) -> None:
         has_content = bool(self.prefs.libraries) or self.query_view.has_image()
@@ -274,8 +319,8 @@ class MainWindow(QMainWindow):
     def _index_finished(self, root: str, report: IndexReport | None) -> None:
         self.indexing_panel.finish()
         self.cancel_action.setEnabled(False)
-        if report is not None and (report.offline or report.removed):
-            self._libraries_changed()  # offline marks
+        if report is not None:  # offline marks: it may have gone, or be back
+            self._libraries_changed()
         emit(self.indexingFinished, report)  # the report, or None when the job failed
         if self._demo_query and root and demo.is_demo_library(root, self.data_dir):
             query, self._demo_query = self._demo_query, None

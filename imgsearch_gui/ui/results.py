@@ -1,18 +1,20 @@
 """The results grid: a list model of SearchHit, a delegate painting thumbnail/rank/score, and a
-thumbnail loader that decodes off the GUI thread (QThreadPool) with an on-disk cache.
+thumbnail loader that decodes off the GUI thread (QThreadPool) with an on-disk cache
+(``thumbnail_cache.py``).
 
-Thumbnails are cached as JPEGs keyed by (path, mtime, size, thumbnail size), so an edited photo
-gets a new thumbnail and an unchanged one is never decoded twice.
+A hit of a library that is offline (an unplugged drive) stays in the grid with the thumbnail it
+had when it was last shown, dimmed and marked "offline"; the model keeps the newest known state
+of each library (a search's answer, or the window's refresh), and a photo back online loads its
+thumbnail again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -29,9 +31,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from imgsearch_gui.app import diskcache
 from imgsearch_gui.base.types import SearchHit
 from imgsearch_gui.ui.format import (
+    OFFLINE_BADGE,
     display_path,
     hit_caption,
     hit_tooltip,
@@ -40,24 +42,23 @@ from imgsearch_gui.ui.format import (
     score_text,
 )
 from imgsearch_gui.ui.qtcompat import emit
+from imgsearch_gui.ui.thumbnail_cache import (
+    THUMB_SIZE,
+    THUMBNAIL_CACHE_BYTES,
+    ThumbnailCache,
+    pil_to_qimage,
+)
+
+__all__ = [
+    "THUMBNAIL_CACHE_BYTES", "THUMB_SIZE", "ResultsModel", "ResultsView", "ThumbnailCache",
+    "ThumbnailDelegate", "ThumbnailLoader", "pil_to_qimage", "qimage_to_pil",
+]
 
 log = logging.getLogger(__name__)
 
-THUMB_SIZE = 160
-#: ~60,000 thumbnails of 160 px (about 8 KB each)
-THUMBNAIL_CACHE_BYTES = 500_000_000
 HitRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
 PathRole = Qt.ItemDataRole.UserRole + 3
-
-
-def pil_to_qimage(image) -> QImage:
-    """A deep-copied QImage of an RGB PIL image (safe to use in any thread)."""
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    data = image.tobytes("raw", "RGB")
-    qimage = QImage(data, image.width, image.height, 3 * image.width, QImage.Format.Format_RGB888)
-    return qimage.copy()  # own the pixels: ``data`` goes away
 
 
 def qimage_to_pil(qimage: QImage):
@@ -70,70 +71,17 @@ def qimage_to_pil(qimage: QImage):
     return Image.frombuffer("RGB", (width, height), buf, "raw", "RGB", stride, 1).copy()
 
 
-class ThumbnailCache:
-    """Thumbnails on disk under ``root``, keyed by path + mtime + size, kept within ``max_bytes``
-    (:meth:`prune`: least recently shown first; thumbnails of edited or deleted photos go too)."""
-
-    def __init__(self, root: Path, size: int = THUMB_SIZE,
-                 max_bytes: int = THUMBNAIL_CACHE_BYTES) -> None:
-        self.root = Path(root)
-        self.size = size
-        self.max_bytes = max_bytes
-
-    def prune(self, cancel=None) -> diskcache.PruneReport:
-        return diskcache.prune(self.root, self.max_bytes, cancel=cancel)
-
-    def key(self, path: str) -> str | None:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        raw = f"{os.path.abspath(path)}|{st.st_mtime_ns}|{st.st_size}|{self.size}"
-        return hashlib.sha1(raw.encode("utf-8", "surrogatepass")).hexdigest()
-
-    def file_for(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.jpg"
-
-    def load(self, path: str) -> QImage | None:
-        """The thumbnail of ``path`` (from the cache, else decoded and stored). Any thread."""
-        key = self.key(path)
-        if key is None:
-            return None
-        cached = self.file_for(key)
-        if cached.exists():
-            image = QImage(str(cached))
-            if not image.isNull():
-                diskcache.touch(cached)  # recently used: pruned last
-                return image
-        from imgsearch_gui.base.errors import ImageError
-        from imgsearch_gui.base.images import load_image
-
-        try:
-            pil = load_image(path, max_side=self.size)
-        except ImageError as exc:
-            log.debug("no thumbnail for %s: %s", path, exc.reason)
-            return None
-        pil.thumbnail((self.size, self.size))
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(".tmp")
-            pil.save(tmp, "JPEG", quality=85)
-            os.replace(tmp, cached)
-        except OSError as exc:
-            log.debug("cannot cache thumbnail %s: %s", cached, exc)
-        return pil_to_qimage(pil)
-
-
 class _ThumbnailJob(QRunnable):
-    def __init__(self, loader: ThumbnailLoader, path: str) -> None:
+    def __init__(self, loader: ThumbnailLoader, path: str, offline: bool) -> None:
         super().__init__()
         self.loader = loader
         self.path = path
+        self.offline = offline
         self.cache = loader.cache
 
     def run(self) -> None:  # pool thread
         try:
-            image = self.cache.load(self.path)
+            image = self.cache.load(self.path, offline=self.offline)
         except Exception:  # noqa: BLE001 - a thumbnail must never take the app down
             log.exception("thumbnail of %s failed", self.path)
             image = None
@@ -159,11 +107,13 @@ class ThumbnailLoader(QObject):
         self._pending: set[str] = set()
         self.loaded.connect(self._done)
 
-    def request(self, path: str) -> None:
+    def request(self, path: str, offline: bool = False) -> None:
+        """Load the thumbnail of ``path``; ``offline``: its library is not reachable, the
+        cached one is shown (the photo is not even stat'ed)."""
         if path in self._pending:
             return
         self._pending.add(path)
-        self.pool.start(_ThumbnailJob(self, path))
+        self.pool.start(_ThumbnailJob(self, path, offline))
 
     def _done(self, path: str, _image: QImage) -> None:
         self._pending.discard(path)
@@ -178,12 +128,15 @@ class ThumbnailLoader(QObject):
 
 
 class ResultsModel(QAbstractListModel):
-    """The hits shown in the grid (already ranked best first and filtered)."""
+    """The hits shown in the grid (already ranked best first and filtered), each marked offline
+    as the newest known state of its library says (:meth:`update_offline`)."""
 
     def __init__(self, loader: ThumbnailLoader, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._hits: list[SearchHit] = []
+        self._given: list[SearchHit] = []  # as set_hits had them
+        self._hits: list[SearchHit] = []  # marked as _offline says
         self._rows: dict[str, list[int]] = {}
+        self._offline: dict[str, bool] = {}  # library root -> offline, the newest known
         self._pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
         self._failed: set[str] = set()
         self.max_pixmaps = 1000
@@ -197,14 +150,41 @@ class ResultsModel(QAbstractListModel):
 
     def set_hits(self, hits: Sequence[SearchHit]) -> None:
         hits = list(hits)
-        if hits == self._hits:
+        if hits == self._given:
             return
         self.beginResetModel()
-        self._hits = hits
+        self._given = hits
+        self._hits = [self._marked(h) for h in hits]
         self._rows = {}
         for row, hit in enumerate(hits):
             self._rows.setdefault(hit.path, []).append(row)
         self.endResetModel()
+
+    # --- offline libraries ----------------------------------------------------------------
+    def _marked(self, hit: SearchHit) -> SearchHit:
+        offline = self._offline.get(hit.library) if hit.library else None
+        return hit if offline is None or offline == hit.offline else replace(hit, offline=offline)
+
+    def update_offline(self, state: Mapping[str, bool]) -> None:
+        """The newest state of these library roots (True: offline), from the window's refresh
+        or a search's answer; the hits given before keep it (the count and score filters
+        give the same hits again). A photo back online loads its thumbnail again (it may have
+        been edited meanwhile); one that went offline tries the cached thumbnail."""
+        self._offline.update(state)
+        for row, given in enumerate(self._given):
+            hit = self._marked(given)
+            if hit.offline == self._hits[row].offline:
+                continue
+            self._hits[row] = hit
+            self._failed.discard(hit.path)
+            if not hit.offline and hit.path in self._pixmaps:
+                self.loader.request(hit.path)  # the shown one stays until the new one is in
+            index = self.index(row)
+            emit(self.dataChanged, index, index)
+
+    def note_answer(self, hits: Sequence[SearchHit]) -> None:
+        """A search's answer says how the libraries of its hits are now."""
+        self.update_offline({h.library: h.offline for h in hits if h.library})
 
     def hit(self, index: QModelIndex | QPersistentModelIndex) -> SearchHit | None:
         if not index.isValid() or not 0 <= index.row() < len(self._hits):
@@ -227,7 +207,7 @@ class ResultsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return hit_tooltip(hit)
         if role == Qt.ItemDataRole.DecorationRole:
-            return self.thumbnail(hit.path)
+            return self.thumbnail(hit.path, hit.offline)
         if role == HitRole:
             return hit
         if role == ScoreRole:
@@ -237,14 +217,15 @@ class ResultsModel(QAbstractListModel):
         return None
 
     # --- thumbnails -----------------------------------------------------------------------
-    def thumbnail(self, path: str) -> QPixmap | None:
-        """The cached pixmap, or None while it loads (a load is requested)."""
+    def thumbnail(self, path: str, offline: bool = False) -> QPixmap | None:
+        """The cached pixmap, or None while it loads (a load is requested; ``offline``: the
+        photo's library is not reachable, the thumbnail cached last is loaded)."""
         pixmap = self._pixmaps.get(path)
         if pixmap is not None:
             self._pixmaps.move_to_end(path)
             return pixmap
         if path not in self._failed:
-            self.loader.request(path)
+            self.loader.request(path, offline)
         return None
 
     def thumbnail_failed(self, path: str) -> bool:
@@ -254,6 +235,7 @@ class ResultsModel(QAbstractListModel):
         if image.isNull():
             self._failed.add(path)
         else:
+            self._failed.discard(path)
             self._pixmaps[path] = QPixmap.fromImage(image)
             while len(self._pixmaps) > self.max_pixmaps:
                 self._pixmaps.popitem(last=False)
@@ -297,9 +279,14 @@ class ThumbnailDelegate(QStyledItemDelegate):
             target = QRect(0, 0, scaled.width(), scaled.height())
             target.moveCenter(thumb_area.center())
             target.moveBottom(thumb_area.bottom())  # pictures rest on the file name
+            if hit.offline:  # the photo as cached, dimmed: it cannot be opened now
+                painter.setOpacity(0.4)
             painter.drawPixmap(target, pixmap)
+            painter.setOpacity(1.0)
             if target.width() >= 90:
                 badges_on = target.adjusted(3, 3, -3, 0)
+            if hit.offline:
+                self._paint_offline_badge(painter, option, target)
         else:
             painter.setPen(QPen(QColor(0, 0, 0, 40), 1, Qt.PenStyle.DashLine))
             painter.setBrush(QColor(0, 0, 0, 12))
@@ -346,6 +333,25 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
         painter.restore()
 
+    @staticmethod
+    def _paint_offline_badge(painter: QPainter, option: QStyleOptionViewItem,
+                             picture: QRect) -> None:
+        """The word "offline" across the bottom of a cached thumbnail of an offline library."""
+        painter.save()
+        font = QFont(option.font)
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        badge = QRect(0, 0, metrics.horizontalAdvance(OFFLINE_BADGE) + 14, metrics.height() + 6)
+        badge.moveCenter(picture.center())
+        badge.moveBottom(picture.bottom() - 6)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(*_OFFLINE_COLOUR))
+        painter.drawRoundedRect(badge, 4, 4)
+        painter.setPen(QColor("white"))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, OFFLINE_BADGE)
+        painter.restore()
+
 
 _BAND_COLOURS = {  # format.score_band: green the same photo, teal very similar, amber similar,
     # grey unrelated; slate where the model's bands are not measured
@@ -355,6 +361,9 @@ _BAND_COLOURS = {  # format.score_band: green the same photo, teal very similar,
     "unrelated": (120, 120, 120, 210),
     "unknown": (60, 70, 90, 210),
 }
+
+
+_OFFLINE_COLOUR = (70, 70, 80, 220)  # slate: a state of the library, not of the photo
 
 
 def _score_colour(hit: SearchHit) -> QColor:

@@ -20,6 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgsearch_gui.ui.format import (
+    library_label,
+    library_tip,
+    offline_button_text,
+    offline_button_tip,
+)
 from imgsearch_gui.ui.messages import MessageBanner
 from imgsearch_gui.ui.widgets.drop_overlay import DropOverlay
 from imgsearch_gui.ui.widgets.empty_state import EmptyState
@@ -76,6 +82,10 @@ def _build_widgets(w: QMainWindow) -> None:
     w.skipped_button = QToolButton()
     w.skipped_button.setAutoRaise(True)
     w.skipped_button.hide()
+    w.offline_button = QToolButton()  # shown while a library is offline (an unplugged drive)
+    w.offline_button.setAutoRaise(True)
+    w.offline_button.hide()
+    w.statusBar().addPermanentWidget(w.offline_button)
     w.statusBar().addPermanentWidget(w.skipped_button)
     w.statusBar().addPermanentWidget(w.model_label)
 
@@ -139,6 +149,7 @@ def _build_menus(w: QMainWindow) -> None:
     file_menu.addSeparator()
     file_menu.addAction(w.quit_action)
     w.library_menu = bar.addMenu("&Library")
+    w.library_menu.setToolTipsVisible(True)  # an offline library's entry says what to do
     w.reindex_menu = QMenu("Re-index", w)
     w.remove_menu = QMenu("Remove", w)
     tools = bar.addMenu("&Tools")
@@ -165,15 +176,11 @@ def _build_toolbar(w: QMainWindow) -> None:
     toolbar.addAction(w.settings_action)
 
 
-def library_label(root: str, offline: bool) -> str:
-    """A library's entry in the Library menu: its folder, marked when it is offline."""
-    return f"{root} — offline (not connected?)" if offline else root
-
-
 def fill_library_menu(w: QMainWindow, roots: list[str], offline: frozenset[str] = frozenset()
                       ) -> None:
-    """The Library menu for these libraries (Re-index and Remove list each one; an offline
-    library, an unplugged drive, is marked)."""
+    """The Library menu for these libraries: each one listed (an offline one, an unplugged
+    drive, is marked and its tooltip says what brings it back; an online one opens its folder),
+    and Re-index and Remove list each one too. The status bar's note counts the offline ones."""
     menu = w.library_menu
     menu.clear()
     menu.addAction(w.add_library_action)
@@ -181,15 +188,33 @@ def fill_library_menu(w: QMainWindow, roots: list[str], offline: frozenset[str] 
     w.reindex_menu.clear()
     w.remove_menu.clear()
     for root in roots:
-        a = w.reindex_menu.addAction(library_label(root, root in offline))
+        label = library_label(root, root in offline)
+        a = w.reindex_menu.addAction(label)
         a.triggered.connect(lambda _c=False, r=root: w.index_libraries([r]))
-        b = w.remove_menu.addAction(library_label(root, root in offline))
+        b = w.remove_menu.addAction(label)
         b.triggered.connect(lambda _c=False, r=root: w.remove_library(r))
     w.reindex_menu.setEnabled(bool(roots))
     w.remove_menu.setEnabled(bool(roots))
     w.reindex_all_action.setEnabled(bool(roots))
     menu.addMenu(w.reindex_menu)
     menu.addMenu(w.remove_menu)
+    w.library_actions = []
+    if roots:
+        menu.addSection("Libraries")
+    for root in roots:
+        entry = menu.addAction(library_label(root, root in offline))
+        entry.setToolTip(library_tip(root, root in offline))
+        entry.setStatusTip(entry.toolTip().replace("\n", " "))
+        entry.triggered.connect(lambda _c=False, r=root: w.show_library(r))
+        w.library_actions.append(entry)
     menu.addSeparator()
     menu.addAction(w.skipped_action)
     menu.addAction(w.cancel_action)
+    show_offline(w, [r for r in roots if r in offline])
+
+
+def show_offline(w: QMainWindow, offline: list[str]) -> None:
+    """The status bar's note of the offline libraries (hidden when there is none)."""
+    w.offline_button.setText(offline_button_text(len(offline)))
+    w.offline_button.setToolTip(offline_button_tip(offline))
+    w.offline_button.setVisible(bool(offline))

@@ -158,7 +158,9 @@ def test_the_indexing_panel_says_when_it_waits_for_another_writer():
 def test_a_thumbnail_of_an_offline_library_is_not_called_unreadable():
     from imgsearch_gui.base.types import SearchHit
 
-    assert fmt.placeholder_text(SearchHit("/usb/a.jpg", 0.5, 1, offline=True), failed=True) == "offline"
+    offline = SearchHit("/usb/a.jpg", 0.5, 1, offline=True)
+    assert fmt.placeholder_text(offline, failed=False) == "offline"
+    assert fmt.placeholder_text(offline, failed=True) == "offline\nno thumbnail cached"
     assert fmt.placeholder_text(SearchHit("/p/a.jpg", 0.5, 1), failed=True) == "unreadable"
     assert fmt.placeholder_text(SearchHit("/p/a.jpg", 0.5, 1), failed=False) == "…"
 
