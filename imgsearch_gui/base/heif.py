@@ -27,10 +27,12 @@ log = logging.getLogger(__name__)
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
 NEEDS_PILLOW_HEIF = "HEIC support needs pillow-heif (pip install pillow-heif)"
 
-#: libheif threads per photo (it decodes the tiles of a grid image, as iPhones write them, in
-#: parallel). The app already decodes one photo per thread of its pool (config.decode_workers),
-#: so more would only oversubscribe the cores; bench/decode_formats.py measured 1 vs 4.
-DECODE_THREADS = 1
+#: libheif threads per photo: it decodes the tiles of a grid image (as iPhones write them) in
+#: parallel. Two halve the wait for one photo (a query); while indexing, a HEIC decodes ~10x
+#: slower than a JPEG's draft, so the decoding threads (config.decode_workers, one per 2 cores)
+#: fall behind the model and these borrow the cores it leaves idle. libheif's default, 4,
+#: only oversubscribes further (bench/decode_formats.py measures 1, 2 and 4).
+DECODE_THREADS = 2
 
 # ftyp major brands of HEVC-coded HEIF; mif1/msf1 are generic and also used by AVIF files.
 _HEVC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
