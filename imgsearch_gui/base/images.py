@@ -143,7 +143,8 @@ def _load(path: str | os.PathLike[str], max_side: int | None) -> Image.Image:
     with _open(path) as im:
         check_size(path, im.size)  # the header's size, before anything is decoded
         _draft(im, max_side)
-        im.seek(0)  # first frame of GIF/TIFF
+        # no seek(0): a file opens at its first frame (GIF, TIFF), a HEIF at its primary image,
+        # which need not be its first
         im.load()
         return _finish(im)
 

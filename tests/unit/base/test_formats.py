@@ -74,6 +74,13 @@ def test_small_sizes_decode_the_heic_thumbnail(tmp_path):
     assert (full.size, coloured_corner(full)) == ((512, 1024), "red tr")
 
 
+def test_a_heic_decodes_its_primary_image_even_when_it_is_not_the_first(tmp_path):
+    p = tmp_path / "two.heic"
+    quadrant(colour="green").save(p, "HEIF", save_all=True, primary_index=1,
+                                  append_images=[quadrant(colour="blue")])
+    assert coloured_corner(load_image(p)) == "blue tl"
+
+
 def test_a_heic_named_jpg_and_a_jpeg_named_heic(tmp_path):
     _heic(tmp_path / "x.heic", quadrant())
     (tmp_path / "really-heic.jpg").write_bytes((tmp_path / "x.heic").read_bytes())
