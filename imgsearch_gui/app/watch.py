@@ -115,13 +115,15 @@ class FolderWatcher:
     ``poll``: True polls every root, False never polls, None (default) polls network shares and
     roots whose events cannot be set up (e.g. the inotify watch limit), events elsewhere.
     ``ignore``: folders whose changes are ours (the data dir, the cache) and never a batch.
+    ``catch_up``: a root, once watched, is in a batch at once (what changed while nobody was
+    watching: the window's libraries when it opens).
     """
 
     def __init__(self, roots: Iterable[str], on_batch: Callable[[ChangeBatch], None], *,
                  debounce_s: float = DEBOUNCE_S, max_delay_s: float = MAX_DELAY_S,
                  poll: bool | None = None, poll_interval_s: float = POLL_INTERVAL_S,
                  presence_interval_s: float = PRESENCE_INTERVAL_S,
-                 ignore: Iterable[str] = ()) -> None:
+                 ignore: Iterable[str] = (), catch_up: bool = False) -> None:
         self._on_batch = on_batch
         self._debounce_s = debounce_s
         self._max_delay_s = max(max_delay_s, debounce_s)
@@ -129,7 +131,11 @@ class FolderWatcher:
         self._poll_interval_s = poll_interval_s
         self._presence_interval_s = presence_interval_s
         self._ignore = tuple(os.path.abspath(p) for p in ignore)
-        self._roots = sorted({scan.normalize_root(r) for r in roots}, key=len, reverse=True)
+        self._catch_up = catch_up
+        self._roots: list[str] = []  # watched now (the watcher's thread sets them up)
+        self._wanted: list[str] | None = sorted({scan.normalize_root(r) for r in roots},
+                                                key=len, reverse=True)
+        self._ready = threading.Event()
         # Two locks, never nested one way and the other: observers call ``notify`` holding their
         # own lock, and (un)scheduling takes theirs, so the pending batch has its own.
         self._lock = threading.Condition()  # the pending batch and the stop flag
@@ -144,13 +150,16 @@ class FolderWatcher:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Set up the watches (before a catch-up pass, so nothing made meanwhile is missed)."""
-        with self._watch_lock:
-            for root in self._roots:
-                self._presence[root] = _presence(root)
-                self._schedule(root)
+        """Start the watcher's thread; it sets up the watches (see :meth:`wait_ready`)."""
         self._thread = threading.Thread(target=self._run, name="folder-watcher", daemon=True)
         self._thread.start()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait until the roots asked for are watched (before a catch-up pass, so nothing made
+        meanwhile is missed). Setting up takes a walk of the folders (inotify watches each one;
+        polling stats every file), which is why it runs in the watcher's thread, never the
+        caller's (a window)."""
+        return self._ready.wait(timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the observers and the batching thread (pending events are dropped)."""
@@ -169,18 +178,32 @@ class FolderWatcher:
             observer.join(timeout)
 
     def set_roots(self, roots: Iterable[str]) -> None:
-        """Watch these roots from now on (a library added or removed in the GUI)."""
-        wanted = {scan.normalize_root(r) for r in roots}
+        """Watch these roots from now on (a library added or removed in the GUI); applied by
+        the watcher's thread."""
+        wanted = sorted({scan.normalize_root(r) for r in roots}, key=len, reverse=True)
+        with self._lock:
+            self._wanted = wanted
+            self._ready.clear()
+            self._lock.notify_all()
+
+    def _apply_roots(self, wanted: list[str]) -> list[str]:
+        """(Un)schedule to match ``wanted``; returns the roots added that are online."""
+        added: list[str] = []
         with self._watch_lock:
             current = set(self._roots)
-            for root in current - wanted:
+            for root in current - set(wanted):
                 self._unschedule(root)
                 self._modes.pop(root, None)
                 self._presence.pop(root, None)
-            for root in wanted - current:
+            for root in wanted:
+                if root in current:
+                    continue
                 self._presence[root] = _presence(root)
                 self._schedule(root)
-            self._roots = sorted(wanted, key=len, reverse=True)
+                if self._presence[root].online:
+                    added.append(root)
+            self._roots = list(wanted)
+        return added
 
     @property
     def modes(self) -> dict[str, str]:
@@ -270,10 +293,14 @@ class FolderWatcher:
         next_presence = time.monotonic() + self._presence_interval_s
         while True:
             with self._lock:
+                wanted, self._wanted = self._wanted, None
+            if wanted is not None:
+                self._set_up(wanted)
+            with self._lock:
                 if self._stopping:
                     return
                 batch = self._due_batch(time.monotonic())
-                if batch is None:
+                if batch is None and self._wanted is None:
                     self._lock.wait(self._wait_time(next_presence))
                     if self._stopping:
                         return
@@ -283,6 +310,15 @@ class FolderWatcher:
                 next_presence = time.monotonic() + self._presence_interval_s
             if batch is not None:
                 self._send(batch)
+
+    def _set_up(self, wanted: list[str]) -> None:
+        added = self._apply_roots(wanted)
+        with self._lock:
+            if self._catch_up and added:
+                self._pending.roots.update(added)
+                self._pending.first = self._pending.last = time.monotonic() - self._debounce_s
+            if self._wanted is None:
+                self._ready.set()
 
     def _wait_time(self, next_presence: float) -> float:
         now = time.monotonic()
@@ -385,8 +421,11 @@ def watch_libraries(library, roots: Iterable[str], *, cancel: CancelToken,
     batches = _BatchQueue()
     watcher = FolderWatcher(roots, batches.put, ignore=(str(library.data_dir), *ignore),
                             **watcher_options)
-    watcher.start()  # before the catch-up: changes made during it are not missed
+    watcher.start()
     try:
+        while not watcher.wait_ready(0.2):  # before the catch-up: changes during it are seen
+            if cancel.cancelled:
+                return
         for root in roots:
             if cancel.cancelled:
                 return

@@ -68,10 +68,15 @@ class IndexReport:
 
     @property
     def changed(self) -> bool:
-        """Something worth telling: the index changed, or files, folders or the root were not
-        usable, or the job was cut short (a watcher's pass that found nothing new says nothing)."""
-        return bool(self.embedded or self.moved or self.removed or self.duplicates
-                    or self.skipped or self.offline or self.unreadable or self.cancelled)
+        """The index changed: photos added, moved, removed or found to be duplicates."""
+        return bool(self.embedded or self.moved or self.removed or self.duplicates)
+
+    @property
+    def newsworthy(self) -> bool:
+        """Worth telling after a pass nobody asked for (a watcher's): the index changed, the
+        root is offline, or the job was cut short. Files skipped before and still skipped are
+        in every report, so they are not news."""
+        return self.changed or self.offline or self.cancelled
 
     @property
     def total_files(self) -> int:

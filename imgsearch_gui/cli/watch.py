@@ -96,7 +96,7 @@ def _check_roots(library, roots: list[str]) -> None:
 
 
 def _show_report(report: IndexReport, as_json: bool) -> None:
-    if not report.changed:
+    if not report.newsworthy:
         return
     if as_json:
         line = {"library": display_path(report.library), **summary([report], report.seconds),

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from PySide6.QtCore import QObject, Signal
 
+from imgsearch_gui.app.scan import normalize_root
 from imgsearch_gui.app.watch import ChangeBatch, FolderWatcher
 from imgsearch_gui.ui.qtcompat import emit
 
@@ -29,7 +30,7 @@ class LibraryWatcher(QObject):
         self._ignore = tuple(str(p) for p in ignore)
         self._options = watcher_options
         self._watcher: FolderWatcher | None = None
-        self._roots: list[str] = []
+        self._roots: dict[str, str] = {}  # the watcher's spelling (resolved) -> the library's
 
     @property
     def active(self) -> bool:
@@ -40,20 +41,17 @@ class LibraryWatcher(QObject):
         return self._watcher.modes if self._watcher is not None else {}
 
     def watch(self, roots: Iterable[str]) -> None:
-        """Watch exactly ``roots`` from now on (starts the watcher on first use)."""
-        self._roots = list(roots)
+        """Watch exactly ``roots`` from now on (starts the watcher on first use; the watches
+        are set up in its thread, and each root gets a catch-up pass once it is watched)."""
+        self._roots = {normalize_root(r): r for r in roots}
         if self._watcher is None:
             if not self._roots:
                 return
-            self._watcher = FolderWatcher(self._roots, self._batch, ignore=self._ignore,
-                                          **self._options)
-            try:
-                self._watcher.start()
-            except OSError as exc:  # no observer at all: the window works, without watching
-                log.warning("cannot watch the library folders: %s", exc)
-                self._watcher = None
+            self._watcher = FolderWatcher(list(self._roots), self._batch, ignore=self._ignore,
+                                          catch_up=True, **self._options)
+            self._watcher.start()
             return
-        self._watcher.set_roots(self._roots)
+        self._watcher.set_roots(list(self._roots))
 
     def stop(self) -> None:
         if self._watcher is not None:
@@ -61,7 +59,8 @@ class LibraryWatcher(QObject):
             self._watcher = None
 
     def _batch(self, batch: ChangeBatch) -> None:  # the watcher's thread
+        roots = dict(self._roots)
         if batch.went_offline:
-            emit(self.wentOffline, list(batch.went_offline))
+            emit(self.wentOffline, [roots.get(r, r) for r in batch.went_offline])
         if batch.changed:
-            emit(self.changed, list(batch.changed))
+            emit(self.changed, [roots.get(r, r) for r in batch.changed])

@@ -162,7 +162,7 @@ class IndexQueue(QObject):
         for s in item.skipped:
             self.skipped[s.path] = s
         emit(self.skippedChanged)
-        if self._quiet_job and not item.changed:
+        if self._quiet_job and not item.newsworthy:
             log.info("%s: checked after a change in its folder, nothing new", item.library)
         elif item.offline:
             self._offline(item)

@@ -33,6 +33,7 @@ from imgsearch_gui.base.types import IndexReport, SearchHit, SkippedFile
 from imgsearch_gui.ui import format as fmt
 from imgsearch_gui.ui import window_ui
 from imgsearch_gui.ui.dialogs.skipped import SkippedDialog
+from imgsearch_gui.ui.folder_watch import LibraryWatcher
 from imgsearch_gui.ui.index_queue import IndexQueue
 from imgsearch_gui.ui.messages import Level, Message, MessageChannel
 from imgsearch_gui.ui.model_service import LibraryFactory, ModelService, open_library
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         model: ModelChoice | None = None,
         library_factory: LibraryFactory = open_library,
         thumbnail_dir: str | os.PathLike[str] | None = None,
+        watch: bool | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -85,6 +87,8 @@ class MainWindow(QMainWindow):
                                    library_factory, self)
         self.index_queue = IndexQueue(self.models, self.workers, self.messages, self.prefs,
                                       lambda title, text: self.confirm(title, text), self)
+        # our own writes (index, thumbnails) are never changes to pass over
+        self.folder_watcher = LibraryWatcher(ignore=(self.data_dir, thumbs), parent=self)
 
         self.setWindowTitle("imgsearch")
         self.setAcceptDrops(True)
@@ -93,6 +97,7 @@ class MainWindow(QMainWindow):
                                        self.messages, self.prefs, self)
         self._connect()
         self.prefs.restore_window(self, self.splitter, default_size=(1200, 780))
+        self.watch_action.setChecked(self.prefs.watch_folders if watch is None else watch)
         self._libraries_changed()
         self.models.start()
         self.workers.start(Worker.with_cancel(self.thumbnails.cache.prune, name="prune-thumbnails"))
@@ -121,6 +126,8 @@ class MainWindow(QMainWindow):
         self.index_queue.skippedChanged.connect(self._update_skipped)
         self.index_queue.librariesChanged.connect(self._libraries_changed)
         self.index_queue.libraryRemoved.connect(self.search.forget_under)
+        self.folder_watcher.changed.connect(self.index_queue.refresh)
+        self.folder_watcher.wentOffline.connect(lambda _roots: self.refresh_library_state())
         self.search.busyChanged.connect(self._set_busy)
         self.search.queryChanged.connect(self._update_page)
         self.search.rebuildNeeded.connect(self.index_queue.offer_rebuild)
@@ -130,6 +137,24 @@ class MainWindow(QMainWindow):
     def _libraries_changed(self) -> None:
         self.refresh_library_state()
         self._update_page()
+        self._update_watching()
+
+    # ==== watching ==========================================================================
+    @property
+    def watching(self) -> bool:
+        return self.watch_action.isChecked()
+
+    def set_watching(self, on: bool) -> None:
+        """Watch the library folders (Library ▸ Watch folders for changes); kept in the prefs."""
+        if self.prefs.watch_folders != on:
+            self.prefs.watch_folders = on
+        self._update_watching()
+
+    def _update_watching(self) -> None:
+        if self.watching and not self._closing:
+            self.folder_watcher.watch(self.prefs.libraries)
+        else:
+            self.folder_watcher.stop()
 
     def refresh_library_state(self) -> dict[str, bool]:
         """Read again which libraries are offline; mark them in the Library menu, the status
@@ -321,6 +346,8 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(False)
         if report is not None:  # offline marks: it may have gone, or be back
             self._libraries_changed()
+            if report.changed:
+                self.search.refresh()  # the results shown are of the index before the job
         emit(self.indexingFinished, report)  # the report, or None when the job failed
         if self._demo_query and root and demo.is_demo_library(root, self.data_dir):
             query, self._demo_query = self._demo_query, None
@@ -522,6 +549,7 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self.save_window_state()
+        self.folder_watcher.stop()
         self.index_queue.shutdown()
         self.indexing_panel.stop_updates()
         self.models.shutdown()

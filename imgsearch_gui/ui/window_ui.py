@@ -115,6 +115,13 @@ def _build_actions(w: QMainWindow) -> None:
                                    "Index a photo folder (Ctrl+L)")
     w.reindex_all_action = _action(w, "&Re-index all", w.reindex_all, "F5",
                                    "Pick up new, changed and removed photos (F5)")
+    w.watch_action = QAction("&Watch folders for changes", w)
+    w.watch_action.setCheckable(True)
+    w.watch_action.setToolTip("Keep the index in step with the library folders while the "
+                              "window is open: new, edited, moved and deleted photos are "
+                              "picked up a few seconds later, without F5")
+    w.watch_action.setStatusTip(w.watch_action.toolTip())
+    w.watch_action.toggled.connect(w.set_watching)
     w.cancel_action = _action(w, "&Cancel indexing", w.cancel_indexing)
     w.cancel_action.setEnabled(False)
     # Esc: stop indexing if it runs, else go back to searching with the whole photo
@@ -185,6 +192,7 @@ def fill_library_menu(w: QMainWindow, roots: list[str], offline: frozenset[str] 
     menu.clear()
     menu.addAction(w.add_library_action)
     menu.addAction(w.reindex_all_action)
+    menu.addAction(w.watch_action)
     w.reindex_menu.clear()
     w.remove_menu.clear()
     for root in roots:

@@ -108,6 +108,8 @@ def make_window(qtbot, prefs, tmp_path, tiny_model):
     def make(*, wait_model: bool = True, model=None, **kwargs):
         kwargs.setdefault("data_dir", tmp_path / "data")
         kwargs.setdefault("thumbnail_dir", tmp_path / "thumbs")
+        # the folder watcher's jobs come when files change: only tests of watching want them
+        kwargs.setdefault("watch", False)
         window = MainWindow(prefs, model=model or tiny_model, **kwargs)
         window.confirm = lambda title, text: True
         qtbot.addWidget(window)

@@ -53,6 +53,7 @@ def root(tmp_path) -> Path:
 def watching(root: Path, batches: Batches, **options) -> FolderWatcher:
     w = FolderWatcher([str(root)], batches, **{**FAST, **options})
     w.start()
+    assert w.wait_ready(10)
     return w
 
 
@@ -121,6 +122,7 @@ def test_files_that_are_not_photos_hidden_files_and_ignored_folders_give_no_batc
     batches = Batches()
     w = FolderWatcher([str(root)], batches, ignore=[str(ignored)], poll=False, **FAST)
     w.start()
+    w.wait_ready(10)
     try:
         (root / "notes.txt").write_text("not a photo")
         write_image(root / ".hidden.jpg", 1)
@@ -192,6 +194,7 @@ def test_network_shares_are_polled(tmp_path, monkeypatch):
     w = FolderWatcher([str(share), str(tmp_path / "local")], Batches(), **FAST)
     (tmp_path / "local").mkdir()
     w.start()
+    w.wait_ready(10)
     try:
         assert w.modes[str(share.resolve())] == "polling"
         assert w.modes[str((tmp_path / "local").resolve())] == "events"
@@ -206,11 +209,46 @@ def test_roots_can_be_added_and_removed_while_watching(root, tmp_path):
     w = watching(root, batches, poll=False)
     try:
         w.set_roots([str(other)])
+        assert w.wait_ready(10)
         write_image(root / "unwatched.jpg", 1)
         assert batches.none_within(0.8)
         write_image(other / "watched.jpg", 2)
         assert batches.next().changed == (str(other.resolve()),)
         assert set(w.modes) == {str(other.resolve())}
+    finally:
+        w.stop()
+
+
+def test_setting_up_the_watches_never_blocks_the_caller(root, tmp_path, monkeypatch):
+    """A window starts the watcher: the walk that sets up the watches (inotify watches every
+    folder, polling stats every file) runs in the watcher's thread."""
+    real = FolderWatcher._add_watch
+
+    def slow(self, *args):
+        time.sleep(1.0)  # a big tree, a slow share
+        return real(self, *args)
+
+    monkeypatch.setattr(FolderWatcher, "_add_watch", slow)
+    w = FolderWatcher([str(root)], Batches(), poll=False, **FAST)
+    started = time.monotonic()
+    w.start()
+    w.set_roots([str(root), str(tmp_path)])
+    assert time.monotonic() - started < 0.5
+    assert not w.wait_ready(0.1)
+    assert w.wait_ready(10) and set(w.modes) == {str(root.resolve()), str(tmp_path.resolve())}
+    w.stop()
+
+
+def test_catch_up_sends_each_root_once_it_is_watched(root, tmp_path):
+    """What changed while the window was closed: a pass over each library when it opens."""
+    batches = Batches()
+    w = FolderWatcher([str(root)], batches, poll=False, catch_up=True, **FAST)
+    w.start()
+    try:
+        assert batches.next().changed == (str(root.resolve()),)
+        (tmp_path / "added").mkdir()
+        w.set_roots([str(root), str(tmp_path / "added")])
+        assert batches.next().changed == (str((tmp_path / "added").resolve()),)
     finally:
         w.stop()
 
@@ -225,6 +263,7 @@ def test_a_failing_batch_handler_does_not_end_the_watching(root):
 
     w = FolderWatcher([str(root)], handler, poll=False, **FAST)
     w.start()
+    w.wait_ready(10)
     try:
         write_image(root / "one.jpg", 1)
         deadline = time.monotonic() + 8
