@@ -28,10 +28,9 @@ HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
 NEEDS_PILLOW_HEIF = "HEIC support needs pillow-heif (pip install pillow-heif)"
 
 #: libheif threads per photo: it decodes the tiles of a grid image (as iPhones write them) in
-#: parallel. Two halve the wait for one photo (a query); while indexing, a HEIC decodes ~10x
-#: slower than a JPEG's draft, so the decoding threads (config.decode_workers, one per 2 cores)
-#: fall behind the model and these borrow the cores it leaves idle. libheif's default, 4,
-#: only oversubscribes further (bench/decode_formats.py measures 1, 2 and 4).
+#: parallel. Two nearly halve the wait for one photo (a query: 0.65 s instead of 1.04 s for
+#: 12 MP, bench/decode_formats.py); on the indexing pool (config.decode_workers, one thread per
+#: 2 cores) 1, 2 and 4 measured the same, so more than 2 would only add threads.
 DECODE_THREADS = 2
 
 # ftyp major brands of HEVC-coded HEIF; mif1/msf1 are generic and also used by AVIF files.
