@@ -165,6 +165,25 @@ def test_a_root_missing_at_start_is_offline_until_it_appears(tmp_path):
         w.stop()
 
 
+def test_a_drive_mounted_over_its_mount_point_is_watched_again_and_caught_up(root, monkeypatch):
+    """Same path, another file system (a drive mounted on its folder): the old watch sees the
+    folder underneath, so the watch is made again and the root passed over."""
+    from dataclasses import replace
+
+    device = {"id": 1}
+    real = watch._presence
+    monkeypatch.setattr(watch, "_presence", lambda r: replace(real(r), device=device["id"]))
+    batches = Batches()
+    w = watching(root, batches, poll=False)
+    try:
+        first_watch = w._watches[str(root.resolve())]
+        device["id"] = 2
+        assert batches.next().changed == (str(root.resolve()),)
+        assert w._watches[str(root.resolve())] is not first_watch
+    finally:
+        w.stop()
+
+
 def test_no_file_events_falls_back_to_polling(root, monkeypatch):
     """The inotify watch limit (ENOSPC) or any failure to set up events: that root is polled."""
     from watchdog.observers import Observer
