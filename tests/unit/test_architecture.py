@@ -38,6 +38,8 @@ def test_the_layer_contracts_are_kept():
     ("ml/functional.py", "import PySide6", "Qt only in ui/"),
     ("app/scan.py", "import torch", "torch and OpenVINO only in ml/"),
     ("__main__.py", "import PySide6.QtCore", "Qt only in ui/: the command line"),
+    ("ui/main_window.py", "import watchdog.observers", "watchdog only in app/"),
+    ("app/indexing.py", "import pillow_heif", "Photo decoders (pillow-heif, rawpy) only in base/"),
 ])
 def test_the_contracts_catch_a_violation(tmp_path, module, line, contract):
     """The checker is not a rubber stamp: one forbidden import in a copy of the package breaks it."""
