@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Container
 from dataclasses import dataclass
 
 from imgsearch_gui.base.bands import Band
@@ -71,12 +72,12 @@ class IndexReport:
         """The index changed: photos added, moved, removed or found to be duplicates."""
         return bool(self.embedded or self.moved or self.removed or self.duplicates)
 
-    @property
-    def newsworthy(self) -> bool:
-        """Worth telling after a pass nobody asked for (a watcher's): the index changed, the
-        root is offline, or the job was cut short. Files skipped before and still skipped are
-        in every report, so they are not news."""
-        return self.changed or self.offline or self.cancelled
+    def is_news(self, skipped_before: Container[str]) -> bool:
+        """Worth telling after a pass nobody asked for (a watcher's): the index changed, the job
+        was cut short, or a file is skipped that was not before (files skipped before and still
+        skipped are in every report; an offline root is shown where libraries are)."""
+        return (self.changed or self.cancelled
+                or any(s.path not in skipped_before for s in self.skipped))
 
     @property
     def total_files(self) -> int:

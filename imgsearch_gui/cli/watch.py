@@ -8,9 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+from imgsearch_gui.app.watch import DEBOUNCE_S, POLL_INTERVAL_S
 from imgsearch_gui.base.errors import UserError
 from imgsearch_gui.base.images import SUPPORTED_FORMATS_TEXT
-from imgsearch_gui.base.pathtext import display_path
+from imgsearch_gui.base.pathtext import display_path, path_json
 from imgsearch_gui.base.types import CancelToken, IndexReport
 from imgsearch_gui.cli.common import cancel_on_signals, open_library
 from imgsearch_gui.cli.index import print_report, summary
@@ -24,10 +25,17 @@ goes offline (an unplugged drive) keeps its photos in the index; it is caught up
 back. Other processes can search the data dir meanwhile; the writer lock is held only while a
 pass writes. Ctrl-C or SIGTERM stops it within seconds, keeping what was done.
 
---json prints one JSON object per pass that changed something (the keys of `index --json`,
-plus "library"), and {"watching": [{"path", "mode"}]} when the watching starts or changes.
+Each folder's first pass (the catch-up) is reported, and a later pass when it changed the index
+or skipped a file it did not skip before. --json prints each as one JSON object (the keys of
+`index --json`, plus "library" and "time"), and {"watching": [{"path", "mode"}]} when the
+watching starts or a folder's mode changes.
 
-exit status: 0 stopped (Ctrl-C, SIGTERM); 2 bad input; 3 another process is writing (--no-wait)
+exit status:
+  0    stopped (Ctrl-C, SIGTERM): what was done is kept
+  1    an unexpected error
+  2    bad input (a missing folder that is not a library, a bad option, another model's index)
+  3    another process is writing the index (--no-wait)
+  130  a second Ctrl-C stopped it at once
 """
 
 
@@ -41,11 +49,11 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--poll", action="store_true",
                    help="check by polling every folder, not only network shares (for file "
                    "systems that send no events)")
-    p.add_argument("--poll-interval", type=_seconds, default=10.0, metavar="S",
-                   help="seconds between polls (default 10)")
-    p.add_argument("--debounce", type=_seconds, default=2.0, metavar="S",
+    p.add_argument("--poll-interval", type=_seconds, default=POLL_INTERVAL_S, metavar="S",
+                   help=f"seconds between polls (default {POLL_INTERVAL_S:g})")
+    p.add_argument("--debounce", type=_seconds, default=DEBOUNCE_S, metavar="S",
                    help="quiet seconds after a change before the folder is passed over "
-                   "(default 2)")
+                   f"(default {DEBOUNCE_S:g})")
     p.add_argument("--json", action="store_true", help="JSON lines on stdout (see below)")
 
 
@@ -72,9 +80,14 @@ def run(args: argparse.Namespace) -> int:
         _check_roots(library, roots)
         events = watch_libraries(library, roots, cancel=cancel, poll=True if args.poll else None,
                                  poll_interval_s=args.poll_interval, debounce_s=args.debounce)
+        skipped: dict[str, set[str]] = {}  # root -> its files skipped by the last pass
         for event in events:
             if isinstance(event, IndexReport):
-                _show_report(event, args.json)
+                before = skipped.get(event.library)
+                if before is None or event.is_news(before):  # a root's first pass: always
+                    _show_report(event, args.json)
+                if not event.cancelled and not event.offline:
+                    skipped[event.library] = {f.path for f in event.skipped}
             elif isinstance(event, Watching):
                 _show_watching(event, args.json)
             elif isinstance(event, PassFailed):
@@ -96,10 +109,8 @@ def _check_roots(library, roots: list[str]) -> None:
 
 
 def _show_report(report: IndexReport, as_json: bool) -> None:
-    if not report.newsworthy:
-        return
     if as_json:
-        line = {"library": display_path(report.library), **summary([report], report.seconds),
+        line = {**path_json(report.library, "library"), **summary([report], report.seconds),
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         sys.stdout.write(json.dumps(line) + "\n")
     else:
@@ -110,7 +121,7 @@ def _show_report(report: IndexReport, as_json: bool) -> None:
 
 def _show_watching(event, as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps({"watching": [{"path": display_path(r), "mode": m}
+        sys.stdout.write(json.dumps({"watching": [{**path_json(r), "mode": m}
                                                   for r, m in event.modes]}) + "\n")
         sys.stdout.flush()
         return

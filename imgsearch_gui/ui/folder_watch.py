@@ -54,8 +54,10 @@ class LibraryWatcher(QObject):
         self._watcher.set_roots(list(self._roots))
 
     def stop(self) -> None:
+        """Stop watching without waiting long: a watcher still setting up a slow share ends
+        on its own once that returns."""
         if self._watcher is not None:
-            self._watcher.stop()
+            self._watcher.stop(timeout=0.5)
             self._watcher = None
 
     def _batch(self, batch: ChangeBatch) -> None:  # the watcher's thread

@@ -87,6 +87,8 @@ class IndexQueue(QObject):
         ``options`` (prune, retry_skipped) go to each root's next job."""
         roots = list(roots)
         self._quiet.difference_update(roots)  # asked for: its report is shown
+        if self.running and self.root in roots:
+            self._quiet_job = False  # the watcher's pass running now is the one asked for
         for root in roots:
             if any(options.values()):
                 self._options.setdefault(root, {}).update(options)
@@ -157,13 +159,15 @@ class IndexQueue(QObject):
         if not isinstance(item, IndexReport):
             return
         self._report = item
+        news = item.is_news(self.skipped)  # before the skipped files are these
         if not item.cancelled and not item.offline:  # the library's skipped files are these now
             self.skipped = {p: s for p, s in self.skipped.items() if not is_under(p, item.library)}
         for s in item.skipped:
             self.skipped[s.path] = s
         emit(self.skippedChanged)
-        if self._quiet_job and not item.newsworthy:
-            log.info("%s: checked after a change in its folder, nothing new", item.library)
+        if self._quiet_job and not news:
+            log.info("%s: passed over after a change in its folder: nothing new%s",
+                     item.library, " (offline)" if item.offline else "")
         elif item.offline:
             self._offline(item)
         elif (item.skipped or item.unreadable) and not item.cancelled:

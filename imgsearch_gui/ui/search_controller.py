@@ -47,6 +47,9 @@ class SearchController(QObject):
         self._images: tuple = ()
         self._label = ""
         self._box: fmt.Box | None = None  # of the answer shown
+        self._caption = ""  # of the answer shown
+        self._answered = 0  # the seq of the last request answered (or failed)
+        self._refresh_after = False  # search again once the newest request is answered
         self._fetched: list[SearchHit] = []
         query.view.regionSelected.connect(self._region_selected)
         query.view.regionCleared.connect(self._region_cleared)
@@ -69,10 +72,15 @@ class SearchController(QObject):
 
     def refresh(self) -> None:
         """Search the shown query again (the index changed under it: photos added, moved or
-        removed by a job the user did not start); nothing when no query is shown."""
+        removed by a job the user did not start); nothing when no query is shown. While a
+        search is on its way (the user's newest), it is left alone and repeated once answered:
+        a refresh never replaces what the user asked for with what they asked before."""
+        if self._answered != self._seq:
+            self._refresh_after = True
+            return
         if self._images and self.models.running:
-            self.submit(QueryRequest(images=self._images, box=self._box,
-                                     label=self.query.caption.text(), new_query=False))
+            self.submit(QueryRequest(images=self._images, box=self._box, label=self._caption,
+                                     new_query=False))
 
     def search_region(self, box: fmt.Box | None) -> None:
         if not self._images:
@@ -101,6 +109,7 @@ class SearchController(QObject):
         if request.new_query and request.images:
             self._show_query(request.images, request.label)  # pasted: show it at once
         if not self.models.running:
+            self._answered = self._seq  # nothing is on its way
             self.messages.warning("The model is not loaded; check Tools ▸ Settings.")
             return
         if self.models.library is None:
@@ -115,6 +124,7 @@ class SearchController(QObject):
         request = outcome.request
         if request.seq != self._seq:
             return  # a newer query is on its way
+        self._answered = request.seq
         emit(self.busyChanged, False)
         self._box = request.box
         if request.new_query:
@@ -123,6 +133,7 @@ class SearchController(QObject):
             self.query.view.set_region(request.box, notify=False)
             self.query.clear_region_button.setEnabled(request.box is not None)
         self.query.caption.setText(request.label)
+        self._caption = request.label
         self._fetched = list(outcome.hits)
         self.apply_filter()
         if not self.prefs.libraries:
@@ -130,9 +141,17 @@ class SearchController(QObject):
         log.info("query %d: %d hits in %.0f ms (search %.0f ms)", request.seq, len(outcome.hits),
                  (time.perf_counter() - request.started) * 1000, outcome.seconds * 1000)
         emit(self.finished, outcome.hits)
+        self._refresh_if_asked()
+
+    def _refresh_if_asked(self) -> None:
+        if self._refresh_after:
+            self._refresh_after = False
+            self.refresh()
 
     def _error(self, request: QueryRequest, exc: BaseException) -> None:
         if request.seq == self._seq:
+            self._answered = request.seq
+            self._refresh_after = False  # the results shown are not of this index anyway
             self.results.summary.setText("Search failed")
             emit(self.busyChanged, False)
         if index_unusable(exc):

@@ -130,18 +130,73 @@ def test_an_unplugged_library_is_marked_at_once_and_caught_up_when_back(
     assert not any("offline" in a.text() for a in window.library_actions)
 
 
-def test_the_event_loop_keeps_running_while_a_big_tree_is_set_up(
-        make_window, tmp_path, qtbot):
-    """Setting up the watches walks every folder: in the watcher's thread, not the window's."""
-    root = tmp_path / "many-folders"
-    for i in range(400):
-        (root / f"{i // 20:02d}" / f"{i:03d}").mkdir(parents=True)
-    make_photo(root / "00" / "000" / "one.png", seed=1, size=(96, 72))
-    window = make_window(watch=True)
-    index(qtbot, window, root)
+def test_the_window_never_waits_for_the_watches_to_be_set_up(make_window, library_dir, qtbot,
+                                                            monkeypatch):
+    """Setting up a watch walks the tree (a slow share: seconds): in the watcher's thread. The
+    window neither waits for it to start watching nor to stop (the Watch toggle, closing)."""
+    from imgsearch_gui.app.watch import FolderWatcher
+
+    real = FolderWatcher._add_watch
+
+    def slow(self, *args):
+        time.sleep(2.0)
+        return real(self, *args)
+
+    monkeypatch.setattr(FolderWatcher, "_add_watch", slow)
+    window = make_window(watch=False)
+    with qtbot.waitSignal(window.indexingFinished, timeout=60_000):
+        window.add_library(library_dir)
     started = time.perf_counter()
+    window.set_watching(True)
+    qtbot.wait(200)  # the watcher is inside the slow set-up now
     window.set_watching(False)
-    window.set_watching(True)  # a new watcher sets up 421 folders
-    assert time.perf_counter() - started < 0.5
-    qtbot.waitUntil(lambda: window.folder_watcher.modes.get(str(root.resolve())) == "events",
-                    timeout=10_000)
+    assert time.perf_counter() - started < 1.5
+
+
+def test_a_refresh_never_replaces_the_search_on_its_way(make_window, library_dir, qtbot):
+    """A watcher's pass ends while the user's new search is on its way: the user's query is
+    answered (and searched again after it), never the query shown before."""
+    window = make_window(watch=False)
+    with qtbot.waitSignal(window.indexingFinished, timeout=60_000):
+        window.add_library(library_dir)
+    first, second = library_dir / "sub0" / "photo_00.png", library_dir / "sub1" / "photo_01.png"
+    search(qtbot, window, first)
+    answers = []
+    window.searchFinished.connect(lambda hits: answers.append(hits[0].path))
+    window.search_paths([second])  # on its way
+    window.search.refresh()  # a job changed the index meanwhile
+    qtbot.waitUntil(lambda: len(answers) >= 2, timeout=30_000)
+    qtbot.wait(300)
+    assert answers == [str(second.resolve())] * 2  # the user's query, then searched again
+    assert str(second) in window.query_panel.caption.text()
+
+
+def test_a_watchers_pass_over_an_unplugged_drive_asks_nothing(make_window, library_dir, qtbot,
+                                                              tmp_path):
+    """An emptied folder (an unplugged drive's mount point): the watcher does not pass over it,
+    and a quiet pass that finds it offline never asks to remove its photos."""
+    window = make_window(watch=False)
+    with qtbot.waitSignal(window.indexingFinished, timeout=60_000):
+        window.add_library(library_dir)
+    asked = []
+    window.confirm = lambda title, text: asked.append(title) or True
+    for child in list(library_dir.iterdir()):
+        child.rename(tmp_path / child.name)  # the mount point is left, empty
+    with qtbot.waitSignal(window.indexingFinished, timeout=60_000) as blocker:
+        window.index_queue.refresh([str(library_dir)])
+    report = blocker.args[0]
+    assert report.offline and report.indexed == 24 and asked == []
+    assert window.library.stats().files >= 24  # nothing removed
+
+
+def test_asking_for_a_library_during_its_quiet_pass_shows_the_report(make_window, library_dir,
+                                                                     qtbot):
+    window = make_window(watch=False)
+    with qtbot.waitSignal(window.indexingFinished, timeout=60_000):
+        window.add_library(library_dir)
+    before = window.messages.last
+    with qtbot.waitSignal(window.indexingFinished, timeout=60_000):
+        window.index_queue.refresh([str(library_dir)])  # a watcher's pass
+        assert window.index_queue.running
+        window.index_libraries([str(library_dir)])  # the user presses F5 meanwhile
+    assert window.messages.last is not before and "Indexed" in window.messages.last.text
