@@ -127,7 +127,10 @@ def run(job: IndexJob) -> Iterator[Progress | IndexReport]:
     with cat.transaction():
         job.lib_id = cat.add_library(job.root)
     known = cat.files_of_library(job.lib_id)
-    scanned = yield from scan_folder(job.root, job.cancel, job.counts.unreadable)
+    skipped_before = {p for p, r in known.items() if r.status == STATUS_SKIPPED}
+    left_out: dict[str, scan.ScannedFile] = {}  # RAWs left out for their JPEG
+    scanned = yield from scan_folder(job.root, job.cancel, job.counts.unreadable,
+                                     unusable=skipped_before, left_out=left_out)
     if job.cancel.cancelled or is_offline(job, scanned, known):
         if job.counts.offline:  # info and search show it so until a job finds it back
             with cat.transaction():
@@ -150,22 +153,23 @@ def run(job: IndexJob) -> Iterator[Progress | IndexReport]:
     mark_pending(job, groups)
     drop_orphans(job)
     embed_seconds = yield from embed(job, groups)
+    embed_seconds += yield from embed_left_out(job, left_out)
     yield from finish(job)
     yield report(job, embed_seconds)
 
 
 # ---------------------------------------------------------------------- 1. scan
-def scan_folder(root: str, cancel: CancelToken, unreadable: list[str] | None = None
-                ) -> Generator[Progress, None, list[scan.ScannedFile]]:
+def scan_folder(root: str, cancel: CancelToken, unreadable: list[str] | None = None,
+                **walk_options) -> Generator[Progress, None, list[scan.ScannedFile]]:
     """The photo files under ``root`` (none when it is missing); the folders and files that
-    could not be read go to ``unreadable``."""
+    could not be read go to ``unreadable``. ``walk_options``: RAW+JPEG (``scan.walk``)."""
     scanned: list[scan.ScannedFile] = []
     tick = _Throttle(0.2)
     yield Progress("scan", 0, 0, root, message="Looking for photos")
     if not os.path.isdir(root):
         return scanned
     on_error = None if unreadable is None else (lambda path, _exc: unreadable.append(path))
-    for f in scan.walk(root, cancel=cancel, on_error=on_error):
+    for f in scan.walk(root, cancel=cancel, on_error=on_error, **walk_options):
         scanned.append(f)
         if tick.due():
             yield Progress("scan", len(scanned), 0, f.path, message="Looking for photos")
@@ -565,6 +569,23 @@ def record(job: IndexJob, grp: Group, res: EmbedResult, ids: Iterator[int],
 
 
 # ---------------------------------------------------------------------- 6. commit, report
+def embed_left_out(job: IndexJob, left_out: dict[str, scan.ScannedFile]
+                   ) -> Generator[Progress, None, float]:
+    """A RAW left out for its JPEG (or HEIC), whose JPEG was skipped in this run (corrupt): the
+    RAW is the photo, so it is indexed now, not lost until the next run. (Later runs walk it:
+    a sibling known to be skipped stands for nothing.)"""
+    skipped_now = {s.path for s in job.counts.skipped}
+    raws = [raw for sibling, raw in left_out.items() if sibling in skipped_now]
+    if not raws or job.cancel.cancelled:
+        return 0.0
+    log.info("%d RAW files indexed instead of their unusable JPEG/HEIC", len(raws))
+    work, to_hash = classify(job, scan.ScanDiff(tuple(raws), (), (), ()), {})
+    work += yield from hash_files(job, to_hash)
+    groups = yield from resolve(job, work, [])
+    mark_pending(job, groups)
+    return (yield from embed(job, groups))
+
+
 def finish(job: IndexJob) -> Iterator[Progress]:
     """The last commit; the library counts as indexed unless the job was cancelled."""
     yield Progress("save", 0, 1, None, message="Saving the index")

@@ -11,7 +11,7 @@ import errno
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +65,8 @@ def walk(
     extensions: Iterable[str] = SUPPORTED_EXTENSIONS,
     cancel: CancelToken | None = None,
     on_error: Callable[[str, OSError], None] | None = None,
+    unusable: Container[str] = frozenset(),
+    left_out: dict[str, ScannedFile] | None = None,
 ) -> Iterator[ScannedFile]:
     """Yield every supported image under ``root`` (recursively, sorted per folder).
 
@@ -76,6 +78,9 @@ def walk(
     img_0001.jpg: stems compare case-insensitively) is left out (:func:`raw_siblings`): a photo shot
     RAW+JPEG is one result, not two, and the camera's JPEG is what the user sees and decodes
     faster. It is only the walk, so once the JPEG is deleted the next pass finds the RAW as new.
+    A sibling in ``unusable`` (known to be skipped: a corrupt JPEG) stands for nothing, so its
+    RAW is walked; each RAW left out goes to ``left_out`` under its sibling's path, for a job
+    whose sibling turns out unusable now (:func:`imgsearch_gui.app.indexing.embed_left_out`).
     """
     exts = {e.lower() for e in extensions}
     top = Path(root).expanduser().resolve()
@@ -103,14 +108,16 @@ def walk(
         except OSError as exc:
             _report(on_error, folder, exc)
             continue
-        files, subdirs = _read_folder(entries, exts, on_error)
+        files, subdirs = _read_folder(entries, exts, on_error, unusable, left_out)
         yield from files
         # depth first, in name order
         stack.extend(reversed(subdirs))
 
 
 def _read_folder(entries: list[os.DirEntry[str]], exts: set[str],
-                 on_error: Callable[[str, OSError], None] | None
+                 on_error: Callable[[str, OSError], None] | None,
+                 unusable: Container[str] = frozenset(),
+                 left_out: dict[str, ScannedFile] | None = None,
                  ) -> tuple[list[ScannedFile], list[str]]:
     """(supported files, subfolders) of one folder's entries; a RAW file that a rendered sibling
     stands for is not among the files."""
@@ -136,17 +143,30 @@ def _read_folder(entries: list[os.DirEntry[str]], exts: set[str],
             _report(on_error, entry.path, exc)
             continue
         files.append(ScannedFile(entry.path, fst.st_size, fst.st_mtime_ns))
-    shadowed = raw_siblings(os.path.basename(f.path) for f in files)
-    return [f for f in files if os.path.basename(f.path) not in shadowed], subdirs
+    stood_for = raw_siblings(os.path.basename(f.path) for f in files
+                             if f.path not in unusable or is_raw_name(f.path))
+    kept: list[ScannedFile] = []
+    for f in files:
+        sibling = stood_for.get(os.path.basename(f.path))
+        if sibling is None:
+            kept.append(f)
+        elif left_out is not None:
+            left_out[os.path.join(os.path.dirname(f.path), sibling)] = f
+    return kept, subdirs
 
 
-def raw_siblings(names: Iterable[str]) -> set[str]:
+def is_raw_name(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() in RAW_EXTENSIONS
+
+
+def raw_siblings(names: Iterable[str]) -> dict[str, str]:
     """The RAW names among ``names`` (one folder's files) that a JPEG or HEIC of the same stem
-    stands for, stems compared case-insensitively: {"IMG_1.CR2"} of IMG_1.CR2, img_1.jpg, IMG_2.NEF.
-    """
+    stands for, each with that sibling's name, stems compared case-insensitively:
+    {"IMG_1.CR2": "img_1.jpg"} of IMG_1.CR2, img_1.jpg, IMG_2.NEF."""
     split = [(n, *os.path.splitext(n)) for n in names]
-    rendered = {stem.lower() for _n, stem, ext in split if ext.lower() in RENDERED_EXTENSIONS}
-    return {n for n, stem, ext in split
+    rendered = {stem.lower(): n for n, stem, ext in sorted(split)
+                if ext.lower() in RENDERED_EXTENSIONS}
+    return {n: rendered[stem.lower()] for n, stem, ext in split
             if ext.lower() in RAW_EXTENSIONS and stem.lower() in rendered}
 
 

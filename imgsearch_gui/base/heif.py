@@ -60,8 +60,12 @@ def _register() -> bool:
         return False
     # thumbnails: Image.draft may decode an embedded thumbnail (the GUI's 160 px cells);
     # depth and auxiliary images (depth maps, HDR gain maps, mattes) are never used here.
-    pillow_heif.register_heif_opener(thumbnails=True, depth_images=False, aux_images=False,
-                                     decode_threads=DECODE_THREADS)
+    try:
+        pillow_heif.register_heif_opener(thumbnails=True, depth_images=False, aux_images=False,
+                                         decode_threads=DECODE_THREADS)
+    except Exception as exc:  # noqa: BLE001 - e.g. an option an older pillow-heif lacks
+        log.warning("HEIC/HEIF photos will be skipped: pillow-heif cannot be set up (%s)", exc)
+        return False
     log.debug("pillow-heif %s registered (libheif %s)", pillow_heif.__version__,
               pillow_heif.libheif_version())
     return True

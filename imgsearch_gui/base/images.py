@@ -60,7 +60,7 @@ def _formats_text(width: int = 92) -> str:
                                subsequent_indent=" " * 14, break_on_hyphens=False)
     lines += ["A RAW file next to a JPEG or HEIC of the same name (IMG_0001.CR2 + IMG_0001.JPG, a",
               "photo shot RAW+JPEG) is skipped: the JPEG is indexed, so the photo is one result;",
-              "delete the JPEG and the next run indexes the RAW."]
+              "delete the JPEG (or let it be unreadable) and the RAW is indexed."]
     return "\n".join(lines)
 
 

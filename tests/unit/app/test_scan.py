@@ -133,5 +133,17 @@ def test_a_raw_is_not_left_out_for_a_sibling_the_walk_does_not_take(tmp_path):
 
 def test_raw_siblings():
     assert scan.raw_siblings(["IMG_1.CR2", "img_1.jpeg", "IMG_2.NEF", "IMG_3.dng",
-                              "IMG_3.avif", "a.b.orf", "A.B.JPE"]) == {"IMG_1.CR2", "a.b.orf"}
-    assert scan.raw_siblings([]) == set()
+                              "IMG_3.avif", "a.b.orf", "A.B.JPE"]) == {"IMG_1.CR2": "img_1.jpeg",
+                                                                      "a.b.orf": "A.B.JPE"}
+    assert scan.raw_siblings([]) == {}
+
+
+def test_a_raw_whose_sibling_is_unusable_is_walked_and_one_left_out_is_reported(tmp_path):
+    for name in ("IMG_1.CR2", "IMG_1.JPG", "IMG_2.NEF", "img_2.heic"):
+        (tmp_path / name).write_bytes(b"x")
+    left_out: dict = {}
+    found = [os.path.basename(f.path) for f in scan.walk(
+        tmp_path, unusable={str(tmp_path / "IMG_1.JPG")}, left_out=left_out)]
+    assert found == ["IMG_1.CR2", "IMG_1.JPG", "img_2.heic"]  # the known-corrupt JPEG: both
+    assert {k: os.path.basename(v.path) for k, v in left_out.items()} == {
+        str(tmp_path / "img_2.heic"): "IMG_2.NEF"}
