@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from imgsearch_gui.app import scan
 from imgsearch_gui.app.augmented import sync_augmented
 from imgsearch_gui.app.search import QuerySettings, rank
 from imgsearch_gui.base import registry
 from imgsearch_gui.base.config import EmbedderConfig
 from imgsearch_gui.base.errors import EvalError, ImageError
-from imgsearch_gui.base.images import is_supported, load_image
+from imgsearch_gui.base.images import load_image
 from imgsearch_gui.base.types import CancelToken, Progress
 from imgsearch_gui.index.store import VectorStore
 from imgsearch_gui.ml.embedder import Embedder
@@ -103,13 +104,21 @@ class EvalResult:
 # -- datasets ------------------------------------------------------------------------------------
 
 
+def photo_files(root: Path) -> list[Path]:
+    """The photos under ``root`` as indexing finds them (``scan.walk``: hidden files left out, a
+    photo shot RAW+JPEG once), so eval measures the library a user would build; sorted."""
+    if not root.is_dir():
+        return []
+    return sorted(Path(f.path) for f in scan.walk(root))
+
+
 def labelled_folder(root: Path) -> tuple[list[Path], list[str]]:
     """Images under ``root``; the label is the first folder below ``root``."""
-    paths = sorted(p for p in root.rglob("*") if p.is_file() and is_supported(p))
-    paths = [p for p in paths if len(p.relative_to(root).parts) >= 2]
+    top = Path(scan.normalize_root(root))
+    paths = [p for p in photo_files(top) if len(p.relative_to(top).parts) >= 2]
     if not paths:
         raise EvalError(f"{root}: no images in class subfolders (expected ROOT/CLASS/photo.jpg)")
-    return paths, [p.relative_to(root).parts[0] for p in paths]
+    return paths, [p.relative_to(top).parts[0] for p in paths]
 
 
 def groups_csv(root: Path, csv_path: Path) -> tuple[list[Path], list[str]]:
@@ -323,7 +332,7 @@ def evaluate_oxford(embedder: Embedder, root: Path, gt_dir: Path, *,
                     progress: Callable[[Progress], None] | None = None) -> EvalResult:
     """Oxford/Paris protocol: bbox-cropped queries, good+ok positive, junk ignored."""
     queries = oxford_ground_truth(gt_dir)
-    paths = sorted(p for p in root.rglob("*") if p.is_file() and is_supported(p))
+    paths = photo_files(root)
     if not paths:
         raise EvalError(f"{root}: no images")
     vectors, kept, skipped, t_embed = cached_descriptors(embedder, paths, cache_dir, progress)

@@ -149,3 +149,19 @@ def test_eval_measures_what_search_returns(tiny, labelled, tmp_path, rotations):
             positives = {str(p.resolve()) for p in (labelled / path).parent.glob("*.png")} - {me}
             ranks = [i for i, p in enumerate(ranking) if p in positives]
             assert compute_ap(ranks, len(positives)) == pytest.approx(ap, abs=1e-6), path
+
+
+def test_eval_counts_the_photos_indexing_would_find(tmp_path):
+    """eval measures what search returns: its photos are the walk's (a photo shot RAW+JPEG
+    once, hidden files left out), not every file with a photo extension."""
+    from imgsearch_gui.app.evaluation import labelled_folder
+
+    for cls in ("a", "b"):
+        (tmp_path / "set" / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8)).save(tmp_path / "set" / cls / f"IMG_{i}.JPG")
+        (tmp_path / "set" / cls / "IMG_0.CR2").write_bytes(b"raw beside its JPEG")
+        Image.new("RGB", (8, 8)).save(tmp_path / "set" / cls / ".thumb.jpg")
+    paths, labels = labelled_folder(tmp_path / "set")
+    assert sorted(p.name for p in paths) == ["IMG_0.JPG", "IMG_0.JPG", "IMG_1.JPG", "IMG_1.JPG"]
+    assert labels == ["a", "a", "b", "b"]
