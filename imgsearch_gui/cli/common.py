@@ -14,16 +14,35 @@ from imgsearch_gui.base import paths, registry
 from imgsearch_gui.base.errors import UserError
 from imgsearch_gui.base.pathtext import display_path
 
+#: the options that may come before the command too (``imgsearch --data-dir X index DIR``)
+GLOBAL_DEFAULTS = {"data_dir": None, "verbose": False, "no_wait": False}
+
+
+def global_options(parser: argparse.ArgumentParser) -> None:
+    """--data-dir, --verbose, --no-wait, on the main parser and on each command's. Their default
+    is left out (SUPPRESS): a command's parser would otherwise overwrite what was given before
+    the command with its default; :func:`fill_global_defaults` adds the defaults afterwards."""
+    parser.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
+                        help="where the index lives (default: the user data dir, or "
+                        "$IMGSEARCH_DATA_DIR)")
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log debug messages")
+    parser.add_argument("--no-wait", action="store_true", default=argparse.SUPPRESS,
+                        help="commands that write to the data dir (index, whiten): exit with "
+                        "status 3 instead of waiting when another process is writing to it")
+
+
+def fill_global_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    for key, value in GLOBAL_DEFAULTS.items():
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    return args
+
 
 def common_parser() -> argparse.ArgumentParser:
     """The flags every command that touches a data dir takes (an argparse parent)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", type=Path, help="where the index lives "
-                        "(default: the user data dir, or $IMGSEARCH_DATA_DIR)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    common.add_argument("--no-wait", action="store_true",
-                        help="commands that write to the data dir (index, whiten): exit with "
-                        "status 3 instead of waiting when another process is writing to it")
+    global_options(common)
     _model_flags(common)
     return common
 

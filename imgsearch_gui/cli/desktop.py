@@ -19,7 +19,8 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--remove", action="store_true", help="remove the menu entry and icons again")
     p.add_argument("--prefix", type=Path, help="data folder to write to (default: $XDG_DATA_HOME "
                    "or ~/.local/share)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="log debug messages")
 
 
 def run_gui(args: argparse.Namespace) -> int:

@@ -24,14 +24,17 @@ from imgsearch_gui.base.pathtext import display_path
 from imgsearch_gui.cli import desktop, index, search, watch
 from imgsearch_gui.cli import eval as eval_cmd
 from imgsearch_gui.cli import finetune as finetune_cmd
-from imgsearch_gui.cli.common import common_parser
+from imgsearch_gui.cli.common import common_parser, fill_global_defaults, global_options
 
 log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imgsearch", description="Find photos by their content.")
+    parser = argparse.ArgumentParser(prog="imgsearch", description="Find photos by their content.",
+                                     epilog="--data-dir, --verbose and --no-wait may come before "
+                                     "the command or after it.")
     parser.add_argument("--version", action="version", version=f"imgsearch {__version__}")
+    global_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     parents = [common_parser()]
     index.add_parsers(sub, parents)
@@ -66,7 +69,7 @@ def _never_fail_on_odd_names() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = fill_global_defaults(build_parser().parse_args(argv))
     if args.command == "gui":
         return desktop.run_gui(args)  # the GUI sets up its own logging (its own log file)
     log_path = setup_logging("imgsearch", verbose=args.verbose)
