@@ -34,30 +34,42 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def index_summary(report: IndexReport) -> str:
-    """One line for the status bar once a library is indexed (or the job was cancelled)."""
+    """One sentence for the status bar once a library is indexed (or the job was cancelled),
+    naming only what happened, as a person would say it."""
+    name = display_path(report.library)
     if report.offline:
-        return (f"{display_path(report.library)} is offline (not found, or empty: an unplugged "
-                "drive?). Its "
+        return (f"{name} is offline (not found, or empty: an unplugged drive?). Its "
                 f"{report.indexed:,} photos stay in the index; nothing was removed.")
-    parts = [f"{report.embedded:,} new"]
-    if report.unchanged:
-        parts.append(f"{report.unchanged:,} unchanged")
-    if report.moved:
-        parts.append(f"{report.moved:,} moved")
-    if report.removed:
-        parts.append(f"{report.removed:,} removed")
-    if report.duplicates:
-        parts.append(f"{report.duplicates:,} duplicates")
+    changes = [c for n, c in (
+        (report.embedded, _count(report.embedded, "new photo")),
+        (report.moved, f"{report.moved:,} moved or renamed"),
+        (report.removed, f"{report.removed:,} removed"),
+        (report.duplicates, _count(report.duplicates, "duplicate")),
+    ) if n]
+    took = (f" in {fmt_duration(report.seconds)} ({report.images_per_s:.1f} photos/s)"
+            if report.embedded else "")
+    if report.cancelled:
+        done = f"after {', '.join(changes)}" if changes else "before anything new was indexed"
+        head = (f"Indexing {name} was cancelled {done}{took}; what was done is kept, the rest "
+                "is indexed next time")
+    elif changes:
+        unchanged = f" ({report.unchanged:,} unchanged)" if report.unchanged else ""
+        head = f"Indexed {name}: {', '.join(changes)}{unchanged}{took}"
+    else:
+        head = f"{name} is up to date: {_count(report.unchanged, 'photo')}, nothing new"
+    notes = []
     if report.skipped:
-        parts.append(f"{len(report.skipped):,} skipped (Library ▸ Show skipped files)")
+        notes.append(f"{_count(len(report.skipped), 'file')} could not be used (Library ▸ Show "
+                     "skipped files)")
     if report.unreadable:
-        parts.append(f"{len(report.unreadable):,} folders could not be read (their photos are "
-                     "kept)")
-    verb = "Indexing cancelled" if report.cancelled else "Indexed"
-    rate = f" ({report.images_per_s:.1f} images/s)" if report.embedded else ""
-    took = f"in {fmt_duration(report.seconds)}{rate}"
-    return f"{verb} {display_path(report.library)}: {', '.join(parts)} {took}."
+        notes.append(f"{_count(len(report.unreadable), 'folder')} could not be read (their photos "
+                     "are kept)")
+    return head + "".join(f". {n[0].upper()}{n[1:]}" for n in notes) + "."
 
 
 def query_label(files: Sequence[str]) -> str:
@@ -126,18 +138,37 @@ def _names(paths: Sequence[str]) -> str:
     return ", ".join(os.path.basename(p) or p for p in paths[:3])
 
 
+def _missing(paths: Sequence[str]) -> list[str]:
+    """The local paths among ``paths`` that do not exist (a typo, a moved file), not URLs."""
+    return [p for p in paths if "://" not in p and not os.path.lexists(p)]
+
+
+def _listed(paths: Sequence[str]) -> str:
+    more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+    return f"{_names(paths)}{more}"
+
+
 def ignored_text(others: Sequence[str]) -> str:
     """Photos were searched, these were not (a mixed drop)."""
-    more = f" and {len(others) - 3} more" if len(others) > 3 else ""
-    return f"Ignored what is not a photo: {_names(others)}{more}."
+    missing = _missing(others)
+    rest = [p for p in others if p not in missing]
+    parts = ([f"not found: {_listed(missing)}"] if missing else []) + (
+        [f"not a photo: {_listed(rest)}"] if rest else [])
+    return f"Ignored what is {'; '.join(parts)}."
 
 
 def not_a_photo_text(others: Sequence[str]) -> str:
-    """Nothing usable was dropped: say what works."""
+    """Nothing usable was dropped or given: say why (not found, or not a photo) and what works."""
+    missing = _missing(others)
+    if missing and len(missing) == len(others):
+        return (f"Not found: {_listed(missing)}. Was it moved or deleted? Check the path, or "
+                "drop the photo on the window.")
     names = [f.extensions[0].lstrip(".").upper() for f in FORMATS if f is not RAW_FORMAT]
     exts = f"{', '.join(names)} or {RAW_FORMAT.name}"
-    return (f"Not a photo: {_names(others)}. Drop image files ({exts}) to search, or a folder "
-            "to add it as a library.")
+    found = [p for p in others if p not in missing]
+    lost = f" (not found: {_listed(missing)})" if missing else ""
+    return (f"Not a photo: {_listed(found)}{lost}. Drop image files ({exts}) to search, or a "
+            "folder to add it as a library.")
 
 
 def copied_text(count: int) -> str:

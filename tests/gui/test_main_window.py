@@ -367,3 +367,29 @@ def test_loaded_model_leaves_the_garbage_collectors_scans(window):
     import gc
 
     assert gc.get_freeze_count() > 1000
+
+
+def test_a_photo_that_does_not_exist_is_said_not_found(window, tmp_path):
+    """``imgsearch-gui nonexistent.jpg`` or a stale file manager entry (issue 17)."""
+    window.handle_mime(file_mime(tmp_path / "nonexistent.jpg"), source="command line")
+    assert window.messages.last.text.startswith("Not found: nonexistent.jpg.")
+
+
+def test_typing_a_min_score_keeps_what_is_typed(window, qtbot):
+    """Typing 0.83 gives 0.83, and typing over 0.80 replaces it (issue 17): the slider that
+    follows the box never rewrites the box while the user types."""
+    from PySide6.QtCore import Qt
+
+    box = window.score_spin
+    box.setFocus()
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box.lineEdit(), "0.83")
+    assert box.value() == pytest.approx(0.83) and box.lineEdit().text() == "0.83"
+    assert window.score_slider.value() == 83
+    box.setValue(0.80)
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box.lineEdit(), "0.5")
+    qtbot.keyClick(box.lineEdit(), Qt.Key.Key_Return)
+    assert box.value() == pytest.approx(0.5)
+    window.score_slider.setValue(30)  # the slider, moved by the user, still sets the box
+    assert box.value() == pytest.approx(0.30)

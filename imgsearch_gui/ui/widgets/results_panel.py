@@ -74,7 +74,9 @@ class ResultsPanel(QWidget):
         self.score_slider.setRange(-100, 100)
         self.score_slider.setValue(round(min_score * 100))
         self.score_slider.setMaximumWidth(160)
-        self.score_slider.valueChanged.connect(lambda v: self.score_spin.setValue(v / 100))
+        # only a slider the user moved sets the box: one that follows the box must not rewrite
+        # it while the user types ("0.8" -> "0.80" would turn the next keystroke into 0.80)
+        self.score_slider.valueChanged.connect(self._score_slid)
         self.score_spin.valueChanged.connect(
             lambda v: self.score_slider.setValue(round(v * 100))
         )
@@ -90,6 +92,10 @@ class ResultsPanel(QWidget):
         return controls
 
     # ==== what can be done with a hit =======================================================
+    def _score_slid(self, value: int) -> None:
+        if round(self.score_spin.value() * 100) != value:
+            self.score_spin.setValue(value / 100)
+
     def _open_index(self, index) -> None:
         hit = self.model.hit(index)
         if hit is not None:

@@ -31,13 +31,22 @@ def test_durations():
         assert fmt.fmt_duration(unknown) == "–"
 
 
-def test_index_summary_names_only_what_happened():
-    assert fmt.index_summary(report()) == "Indexed /photos: 1,200 new in 1:15 (15.9 images/s)."
+def test_index_summary_names_only_what_happened_in_plain_sentences():
+    assert fmt.index_summary(report()) == (
+        "Indexed /photos: 1,200 new photos in 1:15 (15.9 photos/s).")
     text = fmt.index_summary(report(
-        embedded=3, unchanged=2000, moved=4, removed=5, duplicates=6, cancelled=True,
+        embedded=3, unchanged=2000, moved=4, removed=5, duplicates=1, cancelled=True,
         skipped=(SkippedFile("/photos/a.jpg", "broken"), SkippedFile("/photos/b.jpg", "empty"))))
-    assert text.startswith("Indexing cancelled /photos: 3 new, 2,000 unchanged, 4 moved, ")
-    assert "5 removed, 6 duplicates, 2 skipped (Library ▸ Show skipped files) in 1:15" in text
+    assert text == ("Indexing /photos was cancelled after 3 new photos, 4 moved or renamed, "
+                    "5 removed, 1 duplicate in 1:15 (15.9 photos/s); what was done is kept, the "
+                    "rest is indexed next time. 2 files could not be used (Library ▸ Show "
+                    "skipped files).")
+    assert fmt.index_summary(report(embedded=0, unchanged=560, images_per_s=0.0)) == (
+        "/photos is up to date: 560 photos, nothing new.")
+    assert fmt.index_summary(report(embedded=0, cancelled=True, images_per_s=0.0)).startswith(
+        "Indexing /photos was cancelled before anything new was indexed; what was done is kept")
+    assert fmt.index_summary(report(embedded=1, unchanged=9)) == (
+        "Indexed /photos: 1 new photo (9 unchanged) in 1:15 (15.9 photos/s).")
 
 
 def test_query_and_region_labels():
@@ -81,15 +90,31 @@ def test_drop_hints():
     assert fmt.drop_hint(True, [], []) == "Not a photo or folder"
 
 
-def test_messages_about_what_is_not_a_photo():
-    assert fmt.ignored_text(["/x/notes.txt"]) == "Ignored what is not a photo: notes.txt."
-    many = [f"/x/{i}.txt" for i in range(5)]
+def test_messages_about_what_is_not_a_photo(tmp_path):
+    for i in range(5):
+        (tmp_path / f"{i}.txt").write_text("x")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    assert fmt.ignored_text([str(notes)]) == "Ignored what is not a photo: notes.txt."
+    many = [str(tmp_path / f"{i}.txt") for i in range(5)]
     assert fmt.ignored_text(many) == "Ignored what is not a photo: 0.txt, 1.txt, 2.txt and 2 more."
-    text = fmt.not_a_photo_text(["/x/notes.txt", "https://example.org/"])
+    text = fmt.not_a_photo_text([str(notes), "https://example.org/"])
     assert text.startswith("Not a photo: notes.txt, https://example.org/. Drop image files (")
     assert "JPG" in text and "PNG" in text and "JPEG" not in text
     assert text.endswith(") to search, or a folder to add it as a library.")
     assert fmt.copied_text(1) == "Copied 1 path." and fmt.copied_text(3) == "Copied 3 paths."
+
+
+def test_a_file_that_does_not_exist_is_not_found_not_not_a_photo(tmp_path):
+    """``imgsearch-gui nonexistent.jpg`` (issue 17): the file was not found, say so."""
+    gone = str(tmp_path / "nonexistent.jpg")
+    assert fmt.not_a_photo_text([gone]).startswith("Not found: nonexistent.jpg. Was it moved")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    assert fmt.ignored_text([gone, str(notes)]) == (
+        "Ignored what is not found: nonexistent.jpg; not a photo: notes.txt.")
+    mixed = fmt.not_a_photo_text([str(notes), gone])
+    assert mixed.startswith("Not a photo: notes.txt (not found: nonexistent.jpg). Drop")
 
 
 def test_scores_their_bands_and_tooltips():
@@ -167,7 +192,7 @@ def test_a_thumbnail_of_an_offline_library_is_not_called_unreadable():
 
 def test_a_run_that_embedded_nothing_gives_no_rate():
     text = fmt.index_summary(report(embedded=0, unchanged=12, images_per_s=0.0))
-    assert "12 unchanged" in text and "images/s" not in text
+    assert "12 photos" in text and "photos/s" not in text
 
 
 def test_the_summary_shows_a_library_name_that_is_not_utf8_readably():
