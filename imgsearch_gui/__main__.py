@@ -46,6 +46,18 @@ def _no_screen() -> bool:
             and not os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"))
 
 
+def _missing_x11_libraries() -> bool:
+    """Qt would abort on a missing xcb library without naming it: name it and its package."""
+    from imgsearch_gui.base import xcb
+
+    if not xcb.uses_xcb():
+        return False
+    missing = xcb.missing_libraries()
+    if missing:
+        print(f"imgsearch-gui: {xcb.install_advice(missing)}", file=sys.stderr)
+    return bool(missing)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if _no_screen():
@@ -56,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from imgsearch_gui.base.logs import enable_fault_log, setup_logging
 
     setup_logging("imgsearch-gui", verbose=args.verbose)
+    if _missing_x11_libraries():
+        return 2
     enable_fault_log("imgsearch-gui")
 
     from imgsearch_gui.ui.app import run  # Qt from here on
