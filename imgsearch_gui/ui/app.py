@@ -7,8 +7,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+
+log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,13 +35,18 @@ def run(args: argparse.Namespace) -> int:
     _set_app_icon(app)
 
     from imgsearch_gui.base import paths
+
+    data_dir = paths.data_dir(args.data_dir)
+    handed_over, server = _single_window(data_dir, args)
+    if handed_over:
+        return 0  # the running window took the photos: no second window, no second model
+
     from imgsearch_gui.ui.main_window import MainWindow
 
     settings = (
         QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else QSettings()
     )
     prefs = Prefs(settings)
-    data_dir = paths.data_dir(args.data_dir)
     # CLI flags > the model the data dir was indexed with > the saved GUI setting > defaults
     # (the device and the runtime are not part of the index: they come from the GUI setting)
     model = prefs.model
@@ -52,23 +60,79 @@ def run(args: argparse.Namespace) -> int:
     window.show()
     if args.demo:
         window.start_demo()
-    photos = [p for p in args.photos if p]
-    if photos:  # as if dropped: photos are searched, a folder becomes a library, others named
-        from PySide6.QtCore import QMimeData, QUrl
-
-        mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(os.path.abspath(p)) for p in photos])
-        window.handle_mime(mime, source="command line")
+    _open_photos(window, _photos(args))
+    if server is not None:
+        server.setParent(window)
+        server.received.connect(lambda request: _take_hand_over(window, request))
     _quit_on_signals(app, window)
     code = int(app.exec())
     # Tear down here, in order, rather than leave Qt objects to the interpreter's exit (where
     # Python may free them in any order, after QApplication).
+    if server is not None:
+        server.close()  # a later start becomes the window at once
     window.shutdown()
     window.deleteLater()
     from PySide6.QtCore import QCoreApplication, QEvent
 
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     return code
+
+
+def _photos(args: argparse.Namespace) -> tuple[str, ...]:
+    """The photos on the command line as absolute paths (a running window has another cwd)."""
+    return tuple(os.path.abspath(p) for p in args.photos if p)
+
+
+def _single_window(data_dir, args: argparse.Namespace):
+    """One window per data dir: (True, None) when a running window took the arguments, else
+    (False, the listening server), or (False, None) when local sockets fail: go on alone, the
+    data dir's writer lock keeps the index safe."""
+    from imgsearch_gui.ui.single_instance import HandOver, InstanceServer, Start, try_hand_over
+
+    request = HandOver(photos=_photos(args), demo=bool(args.demo))
+    if try_hand_over(data_dir, request):
+        log.info("handed %d photo(s) to the window already open on %s; exiting",
+                 len(request.photos), data_dir)
+        return True, None
+    server = InstanceServer(data_dir)
+    started = server.start()
+    if started is Start.TAKEN:  # two started at once and the other won: it listens in a moment
+        if try_hand_over(data_dir, request, wait_for_server_ms=5_000):
+            log.info("handed %d photo(s) to the window that started at the same time on %s; "
+                     "exiting", len(request.photos), data_dir)
+            return True, None
+        log.warning("another window holds %s but does not answer: opening a second window "
+                    "(the index stays safe: one writer at a time)", data_dir)
+    if started is not Start.LISTENING:
+        server.deleteLater()
+        return False, None
+    return False, server
+
+
+def _take_hand_over(window, request) -> None:
+    """A second start's photos: bring the window up and search as with the command line's."""
+    if request.raise_window:
+        # as QtSingleApplication does: un-minimise without un-maximising, then raise
+        from PySide6.QtCore import Qt
+
+        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+        window.show()
+        window.raise_()
+        window.activateWindow()
+    if request.demo:
+        window.start_demo()
+    _open_photos(window, request.photos)
+
+
+def _open_photos(window, photos) -> None:
+    """As if dropped: photos are searched, a folder becomes a library, others are named."""
+    if not photos:
+        return
+    from PySide6.QtCore import QMimeData, QUrl
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(p) for p in photos])
+    window.handle_mime(mime, source="command line")
 
 
 def _set_app_icon(app) -> None:
