@@ -283,3 +283,14 @@ def test_a_cancelled_job_does_not_mark_the_library_indexed(job):
     _drain(indexing.finish(job))
     assert job.catalog.libraries()[0].last_indexed is None
     assert indexing.report(job, 0.0).cancelled
+
+
+def test_the_rate_and_eta_count_from_the_first_photo_done():
+    """The first photo waits for the model's warm-up: 40 photos must not show "ETA 8:53"."""
+    from imgsearch_gui.app.indexing import _SteadyRate
+
+    rate = _SteadyRate()
+    assert rate.update(1, 10.0) == 0.0  # the first one, after 10 s of warm-up: unknown yet
+    assert rate.update(11, 11.0) == 10.0  # then 10 photos in a second: 10/s, not 11/11 s
+    eta = (40 - 11) / rate.update(11, 11.0)
+    assert eta < 3.0
