@@ -96,7 +96,8 @@ def setup_logging(program: str, *, verbose: bool = False, console_level: int = l
             root.addHandler(handler)
             _current_file = path
     # third-party chatter that drowns our own debug messages
-    for noisy in ("PIL", "matplotlib", "urllib3", "filelock", "fsspec", "httpx", "httpcore"):
+    for noisy in ("PIL", "matplotlib", "urllib3", "filelock", "fsspec", "httpx", "httpcore",
+                  "watchdog"):  # watchdog logs every inotify event at DEBUG
         logging.getLogger(noisy).setLevel(logging.INFO)
     log.info("%s %s started (Python %s, %s%s); argv: %s", program, __version__,
              platform.python_version(), platform.platform(),
