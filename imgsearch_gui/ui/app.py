@@ -91,14 +91,14 @@ def _single_window(data_dir, args: argparse.Namespace):
 
     request = HandOver(photos=_photos(args), demo=bool(args.demo))
     if try_hand_over(data_dir, request):
-        log.info("handed %d photo(s) to the window already open on %s; exiting",
+        log.info("handed %d path(s) to the window already open on %s; exiting",
                  len(request.photos), data_dir)
         return True, None
     server = InstanceServer(data_dir)
     started = server.start()
     if started is Start.TAKEN:  # two started at once and the other won: it listens in a moment
         if try_hand_over(data_dir, request, wait_for_server_ms=5_000):
-            log.info("handed %d photo(s) to the window that started at the same time on %s; "
+            log.info("handed %d path(s) to the window that started at the same time on %s; "
                      "exiting", len(request.photos), data_dir)
             return True, None
         log.warning("another window holds %s but does not answer: opening a second window "

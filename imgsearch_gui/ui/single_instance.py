@@ -7,7 +7,9 @@ without building a window or loading the model. The data dir's writer lock stays
 should two windows ever run (local sockets unavailable, a hung first window).
 
 Who is first is decided by a lock file beside the socket (``QLockFile``, stale when its process
-died), not by ``listen()`` alone: on Windows two servers may listen on one pipe name.
+died), not by ``listen()``: on Windows two servers may listen on one pipe name, and on Unix a
+``listen()`` with ``UserAccessOption`` (the socket readable by this user only) moves its socket
+file over any other, a live window's too.
 """
 
 from __future__ import annotations
@@ -149,7 +151,8 @@ class InstanceServer(QObject):
         if self._server.listen(self.name):
             return Start.LISTENING
         if self._server.serverError() == QAbstractSocket.SocketError.AddressInUseError:
-            # we hold the lock: the socket file is a crashed instance's
+            # we hold the lock: the socket file is a crashed window's (Qt replaces it itself
+            # when it sets the file's permissions; this is for when it does not)
             log.info("removing the stale socket %s of a window that crashed", self.name)
             QLocalServer.removeServer(self.name)
             if self._server.listen(self.name):
@@ -175,7 +178,7 @@ class InstanceServer(QObject):
                 _Connection(socket, self._take, self)
 
     def _take(self, request: HandOver) -> None:
-        log.info("handed over from a second start: %d photo(s)%s", len(request.photos),
+        log.info("handed over from a second start: %d path(s)%s", len(request.photos),
                  ", demo" if request.demo else "")
         self.received.emit(request)
 

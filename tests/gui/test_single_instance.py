@@ -202,8 +202,8 @@ def test_a_second_start_hands_its_photo_to_the_first_window_and_exits(qtbot, tmp
     assert seen["hits"][0].path == str(photos[2])  # searched with the photo handed over
     assert not seen["minimized"]  # brought up
     log_text = (tmp_path / "logs" / "imgsearch-gui.log").read_text()
-    assert "handed 1 photo(s) to the window already open" in log_text
-    assert "handed over from a second start: 1 photo(s)" in log_text
+    assert "handed 1 path(s) to the window already open" in log_text
+    assert "handed over from a second start: 1 path(s)" in log_text
     # the first window is gone: a later start is the data dir's window again
     assert not try_hand_over(tmp_path / "d", HandOver())
 
