@@ -35,6 +35,7 @@ from imgsearch_gui.ui import window_ui
 from imgsearch_gui.ui.dialogs.skipped import SkippedDialog
 from imgsearch_gui.ui.folder_watch import LibraryWatcher
 from imgsearch_gui.ui.index_queue import IndexQueue
+from imgsearch_gui.ui.library_rows import library_rows
 from imgsearch_gui.ui.messages import Level, Message, MessageChannel
 from imgsearch_gui.ui.model_service import LibraryFactory, ModelService, open_library
 from imgsearch_gui.ui.prefs import ModelChoice, Prefs
@@ -113,6 +114,10 @@ class MainWindow(QMainWindow):
         self.indexing_panel.cancel_button.clicked.connect(self.cancel_indexing)
         self.skipped_button.clicked.connect(self.show_skipped)
         self.offline_button.clicked.connect(self.check_offline_libraries)
+        self.library_panel.reindexRequested.connect(lambda root: self.index_libraries([root]))
+        self.library_panel.removeRequested.connect(self.remove_library)
+        self.library_panel.revealRequested.connect(self.show_library)
+        self.library_panel.addRequested.connect(self.choose_library)
         self.messages.posted.connect(self._show_message)
 
         self.models.loadStarted.connect(
@@ -149,6 +154,7 @@ class MainWindow(QMainWindow):
         if self.prefs.watch_folders != on:
             self.prefs.watch_folders = on
         self._update_watching()
+        self._update_library_panel()
 
     def _update_watching(self) -> None:
         if self.watching and not self._closing:
@@ -165,7 +171,21 @@ class MainWindow(QMainWindow):
         window_ui.fill_library_menu(self, roots, frozenset(r for r, off in state.items() if off))
         self.results_model.update_offline(state)
         self._library_offline = state
+        self._update_library_panel()
         return state
+
+    def _update_library_panel(self) -> None:
+        """The library panel's rows; the counts are the catalog's (read when a state changes)."""
+        infos = None
+        if self.library is not None:
+            try:
+                infos = self.library.libraries()
+            except Exception:  # noqa: BLE001 - only the counts
+                log.debug("could not count the libraries' photos", exc_info=True)
+        queue = self.index_queue
+        self.library_panel.set_libraries(library_rows(
+            self.prefs.libraries, infos, self._library_offline, queue.root if queue.running
+            else "", self.watching, self.folder_watcher.modes, queue.skipped))
 
     def _note_answer(self, hits: Sequence[SearchHit]) -> None:
         """A search's answer says how the libraries of its hits are now: a drive unplugged
@@ -335,6 +355,7 @@ class MainWindow(QMainWindow):
     def _index_started(self, root: str, position: int, count: int) -> None:
         self.indexing_panel.start(root, position, count)
         self.cancel_action.setEnabled(True)
+        self._update_library_panel()
         emit(self.indexingStarted, root)
 
     def _index_progress(self, progress) -> None:
@@ -346,6 +367,8 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(False)
         if report is not None:  # offline marks: it may have gone, or be back
             self._libraries_changed()
+        else:
+            self._update_library_panel()
             if report.changed:
                 self.search.refresh()  # the results shown are of the index before the job
         emit(self.indexingFinished, report)  # the report, or None when the job failed

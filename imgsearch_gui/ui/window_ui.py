@@ -30,6 +30,7 @@ from imgsearch_gui.ui.messages import MessageBanner
 from imgsearch_gui.ui.widgets.drop_overlay import DropOverlay
 from imgsearch_gui.ui.widgets.empty_state import EmptyState
 from imgsearch_gui.ui.widgets.indexing_panel import IndexingPanel
+from imgsearch_gui.ui.widgets.library_panel import LibraryPanel
 from imgsearch_gui.ui.widgets.query_panel import QueryPanel
 from imgsearch_gui.ui.widgets.results_panel import ResultsPanel
 
@@ -45,7 +46,8 @@ def setup_ui(window: QMainWindow) -> None:
 
 
 def _build_widgets(w: QMainWindow) -> None:
-    """Banner; first-run page or query | results; indexing panel; status bar."""
+    """Banner; first-run page or (query over libraries) | results; indexing panel; status
+    bar."""
     w.banner = MessageBanner()
     w.empty = EmptyState()
     w.query_panel = QueryPanel()
@@ -58,8 +60,18 @@ def _build_widgets(w: QMainWindow) -> None:
     w.count_spin, w.count_slider = panel.count_spin, panel.count_slider
     w.score_spin, w.score_slider = panel.score_spin, panel.score_slider
 
+    w.library_panel = LibraryPanel()
+    # the left column: the query photo over the libraries (their panel keeps to its rows)
+    w.left_splitter = QSplitter(Qt.Orientation.Vertical)
+    w.left_splitter.setChildrenCollapsible(False)
+    w.left_splitter.addWidget(w.query_panel)
+    w.left_splitter.addWidget(w.library_panel)
+    w.left_splitter.setStretchFactor(0, 3)
+    w.left_splitter.setStretchFactor(1, 1)
+    w.left_splitter.setSizes([480, 190])
+
     w.splitter = QSplitter(Qt.Orientation.Horizontal)
-    w.splitter.addWidget(w.query_panel)
+    w.splitter.addWidget(w.left_splitter)
     w.splitter.addWidget(w.results_panel)
     w.splitter.setStretchFactor(0, 1)
     w.splitter.setStretchFactor(1, 3)
