@@ -324,8 +324,10 @@ class MainWindow(QMainWindow):
 
     # ==== libraries & indexing ==============================================================
     def choose_library(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a photo folder", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Choose a photo folder",
+                                                  self.prefs.last_library_dir)
         if folder:
+            self.prefs.last_library_dir = str(Path(folder).parent)  # next time: a sibling
             self.add_library(folder)
 
     def add_library(self, folder: str | os.PathLike[str]) -> None:
@@ -414,9 +416,10 @@ class MainWindow(QMainWindow):
 
     # ==== queries ===========================================================================
     def open_query_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Search with photo", str(Path.home()),
-                                                fmt.IMAGE_FILTER)
+        files, _ = QFileDialog.getOpenFileNames(self, "Search with photo",
+                                                self.prefs.last_open_dir, fmt.IMAGE_FILTER)
         if files:
+            self.prefs.last_open_dir = str(Path(files[0]).parent)
             self.search_paths(files)
 
     def paste(self) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from imgsearch_gui.base import registry
 from imgsearch_gui.base.config import EmbedderConfig
@@ -162,6 +162,27 @@ class Prefs:
     def watch_folders(self, on: bool) -> None:
         self.qsettings.setValue("libraries/watch", bool(on))
 
+    # --- file dialogs ---------------------------------------------------------------------
+    @property
+    def last_open_dir(self) -> str:
+        """Where File ▸ Open photo… starts: the folder of the photo opened last (while it
+        exists), else the Pictures folder."""
+        return _existing_dir(self.qsettings.value("dialogs/last_open_dir", ""))
+
+    @last_open_dir.setter
+    def last_open_dir(self, folder: str) -> None:
+        self.qsettings.setValue("dialogs/last_open_dir", str(folder))
+
+    @property
+    def last_library_dir(self) -> str:
+        """Where Add library… starts: the folder that holds the library added last (a sibling
+        is the likely next one), else the Pictures folder."""
+        return _existing_dir(self.qsettings.value("dialogs/last_library_dir", ""))
+
+    @last_library_dir.setter
+    def last_library_dir(self, folder: str) -> None:
+        self.qsettings.setValue("dialogs/last_library_dir", str(folder))
+
     # --- search controls ------------------------------------------------------------------
     @property
     def result_count(self) -> int:
@@ -230,6 +251,15 @@ def model_from_data_dir(data_dir: str | Path) -> ModelChoice | None:
     except (TypeError, ValueError) as exc:
         log.warning("ignoring the model in %s: %s", Path(data_dir) / CONFIG_FILE, exc)
         return None
+
+
+def _existing_dir(saved) -> str:
+    """``saved`` if it is a folder that exists; else the user's Pictures folder (its local
+    name: XDG's, Windows', macOS'), or home without one."""
+    if saved and isinstance(saved, str) and Path(saved).is_dir():
+        return saved
+    pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+    return pictures if pictures and Path(pictures).is_dir() else str(Path.home())
 
 
 def default_settings() -> QSettings:

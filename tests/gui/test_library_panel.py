@@ -121,3 +121,47 @@ def test_show_and_double_click_open_the_folder(make_window, library_dir, qtbot, 
         panel.list.itemDoubleClicked.emit(panel.list.item(0))
     assert blocker.args == [str(library_dir)]
     assert opened == [str(library_dir), str(library_dir)]
+
+
+# ==== the file dialogs start in the last folder used ==========================================
+def test_the_dialogs_start_in_pictures_then_in_the_last_folder_used(make_window, library_dir,
+                                                                   tmp_path, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    home = tmp_path / "home"
+    (home / "Pictures").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    starts = []
+    answers = [str(library_dir), ""]
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(
+        lambda parent, caption, start: starts.append(start) or answers.pop(0)))
+    photo = library_dir / "sub1" / "photo_01.png"
+    files = [([str(photo)], ""), ([], "")]
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(
+        lambda parent, caption, start, filter_: starts.append(start) or files.pop(0)))
+    window = make_window()
+    assert window.prefs.last_library_dir == window.prefs.last_open_dir == str(home / "Pictures")
+
+    with qtbot.waitSignal(window.indexingFinished, timeout=60_000):
+        window.choose_library()
+    window.choose_library()  # cancelled
+    assert starts == [str(home / "Pictures"), str(library_dir.parent)]
+
+    with qtbot.waitSignal(window.searchFinished, timeout=30_000):
+        window.open_query_dialog()
+    window.open_query_dialog()
+    assert starts[2:] == [str(home / "Pictures"), str(photo.parent)]
+    window.prefs.sync()
+    assert window.prefs.qsettings.value("dialogs/last_open_dir") == str(photo.parent)
+
+
+def test_a_remembered_folder_that_is_gone_falls_back_to_pictures_or_home(prefs, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    prefs.last_library_dir = str(tmp_path / "gone")
+    assert prefs.last_library_dir == str(tmp_path / "home")  # no Pictures folder there
+    (tmp_path / "home" / "Pictures").mkdir()
+    assert prefs.last_library_dir == str(tmp_path / "home" / "Pictures")
+    (tmp_path / "gone").mkdir()
+    assert prefs.last_library_dir == str(tmp_path / "gone")
