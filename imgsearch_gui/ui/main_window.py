@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QMimeData, QSettings, Qt, QUrl, Signal
@@ -27,8 +28,13 @@ from PySide6.QtWidgets import (
 )
 
 from imgsearch_gui.app import demo, scan
-from imgsearch_gui.base import paths
-from imgsearch_gui.base.errors import CatalogCorruptError, CheckpointError
+from imgsearch_gui.base import paths, registry
+from imgsearch_gui.base.errors import (
+    CatalogCorruptError,
+    CheckpointError,
+    DeviceUnavailableError,
+    UserError,
+)
 from imgsearch_gui.base.types import IndexReport, SearchHit, SkippedFile
 from imgsearch_gui.ui import format as fmt
 from imgsearch_gui.ui import window_ui
@@ -36,8 +42,14 @@ from imgsearch_gui.ui.dialogs.skipped import SkippedDialog
 from imgsearch_gui.ui.folder_watch import LibraryWatcher
 from imgsearch_gui.ui.index_queue import IndexQueue
 from imgsearch_gui.ui.library_rows import library_rows
-from imgsearch_gui.ui.messages import Level, Message, MessageChannel
-from imgsearch_gui.ui.model_service import LibraryFactory, ModelService, open_library
+from imgsearch_gui.ui.messages import Level, Message, MessageChannel, format_details
+from imgsearch_gui.ui.model_service import (
+    LibraryFactory,
+    ModelService,
+    fallback_text,
+    open_library,
+    unavailable_devices,
+)
 from imgsearch_gui.ui.prefs import ModelChoice, Prefs
 from imgsearch_gui.ui.qtcompat import emit
 from imgsearch_gui.ui.results import ThumbnailCache, ThumbnailLoader, qimage_to_pil
@@ -79,6 +91,8 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._demo_query: str | None = None  # searched once the demo library is indexed
         self._library_offline: dict[str, bool] = {}  # root -> offline, as last refreshed
+        self._working: ModelChoice | None = None  # the model that loaded last: the fallback
+        self._unsaved: ModelChoice | None = None  # applied; saved in the prefs once it loads
 
         thumbs = Path(thumbnail_dir) if thumbnail_dir else paths.cache_dir() / "thumbnails"
         self.thumbnails = ThumbnailLoader(ThumbnailCache(thumbs), parent=self)
@@ -119,6 +133,7 @@ class MainWindow(QMainWindow):
         self.library_panel.revealRequested.connect(self.show_library)
         self.library_panel.addRequested.connect(self.choose_library)
         self.messages.posted.connect(self._show_message)
+        self.messages.withdrawn.connect(self._withdraw_message)
 
         self.models.loadStarted.connect(
             lambda model: self.model_label.setText(f"{model.backbone} · loading model…"))
@@ -251,6 +266,12 @@ class MainWindow(QMainWindow):
         else:
             self.banner.show_message(message)
 
+    def _withdraw_message(self, message: Message) -> None:
+        """``message`` is over (a search worked after "Search failed"): take it down."""
+        self.banner.withdraw(message)
+        if self.statusBar().currentMessage() == message.text:
+            self.statusBar().clearMessage()
+
     def _ask(self, title: str, text: str) -> bool:
         answer = QMessageBox.question(
             self, title, text,
@@ -304,6 +325,11 @@ class MainWindow(QMainWindow):
         self.model_label.setText(fmt.model_ready_text(self.model.backbone, runtime))
         self.model_label.setToolTip(
             "\n".join(t for t in (described, fmt.runtime_note(self.model.runtime, runtime)) if t))
+        self._working = self.model
+        if self._unsaved == self.model:  # the prefs keep a choice once it works
+            self.prefs.model = self.model
+            self.prefs.sync()
+        self._unsaved = None
         emit(self.modelReady)
         self._libraries_changed()  # offline marks
         if not self.index_queue.rebuilding:  # else: rebuilding already
@@ -318,9 +344,35 @@ class MainWindow(QMainWindow):
                 self.models.start()
                 if roots:
                     self.index_libraries(roots, rebuild=True)
+        elif (fallback := self._fallback_model(exc)) is not None:
+            self._fall_back(fallback, exc)
         else:
             self.messages.report("Could not load the model", exc)
         emit(self.modelFailed, exc)
+
+    def _fallback_model(self, exc: BaseException) -> ModelChoice | None:
+        """What to load instead of a model that failed: the last one that worked; with none yet
+        (the first load), the same model on the default device when its device is missing here."""
+        failed = self.model
+        if self._working is not None:
+            return self._working if self._working != failed else None
+        if isinstance(exc, DeviceUnavailableError) and failed.device != registry.DEFAULT_DEVICE:
+            return replace(failed, device=registry.DEFAULT_DEVICE)
+        return None
+
+    def _fall_back(self, fallback: ModelChoice, exc: BaseException) -> None:
+        """Load ``fallback`` again instead of the model that failed; the banner says so in plain
+        words, the traceback goes to the log and the message's details. Re-indexing queued for
+        the failed model is dropped: the index was never touched (jobs start once a model has
+        loaded)."""
+        failed = self.model
+        log.warning("could not load the model %s; back to %s", failed.describe(),
+                    fallback.describe(), exc_info=exc)
+        details = "" if isinstance(exc, UserError) else format_details(exc)
+        first = self._working is None  # nothing loaded yet: the saved choice fails here
+        self._unsaved = fallback if first else None
+        self.models.switch(fallback, busy=self.index_queue.stop())
+        self.messages.warning(fallback_text(failed, fallback, exc, previous=not first), details)
 
     # ==== libraries & indexing ==============================================================
     def choose_library(self) -> None:
@@ -490,7 +542,8 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from imgsearch_gui.ui.dialogs.settings import SettingsDialog
 
-        dialog = SettingsDialog(self.model, self, models_dir=self.data_dir / "models")
+        dialog = SettingsDialog(self.model, self, models_dir=self.data_dir / "models",
+                                unavailable_devices=unavailable_devices())
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.apply_model(dialog.choice())
 
@@ -512,7 +565,8 @@ class MainWindow(QMainWindow):
         return self.apply_model(choice)
 
     def apply_model(self, choice: ModelChoice, *, ask: bool = True) -> bool:
-        """Switch to ``choice``; if descriptors change, re-index every library (after asking)."""
+        """Switch to ``choice``; if descriptors change, re-index every library (after asking).
+        Should it fail to load, the last model that worked comes back (:meth:`_fall_back`)."""
         if choice == self.model:
             return False
         reindex = not choice.same_descriptors(self.model)
@@ -526,8 +580,7 @@ class MainWindow(QMainWindow):
             return False
         # the old library closes once its job has ended (never under it); the new model loads then
         self.models.switch(choice, busy=self.index_queue.stop())
-        self.prefs.model = choice
-        self.prefs.sync()
+        self._unsaved = choice  # saved once it loads: a model that fails never replaces one that works
         self.search.clear_results()
         if reindex and roots:
             self.index_libraries(roots, rebuild=True)  # starts once the model is loaded

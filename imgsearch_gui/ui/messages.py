@@ -2,7 +2,9 @@
 
 Everything the user should read (a non-image drop, a failed search, indexing finished) goes
 through :class:`MessageChannel.post`; the main window shows the latest message in an inline banner
-and in the status bar. Unhandled exceptions in the GUI thread end up in a copyable crash report.
+and in the status bar. A message may have a topic ("search"): once what it warned about works
+again (a search is answered), :meth:`MessageChannel.withdraw` takes it down, while warnings about
+other things stay. Unhandled exceptions in the GUI thread end up in a copyable crash report.
 """
 
 from __future__ import annotations
@@ -47,19 +49,29 @@ class Message:
     text: str
     level: Level = Level.INFO
     details: str = ""
+    topic: str = ""  # what it is about, for :meth:`MessageChannel.withdraw`; "" for no topic
+
+
+#: the topic of messages about searching ("Search failed: empty.jpg"): a search answered ends them
+SEARCH = "search"
 
 
 class MessageChannel(QObject):
     """Views post here; the banner and the status bar listen."""
 
     posted = Signal(object)  # Message
+    withdrawn = Signal(object)  # Message: no longer true (hide it if it is still shown)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.history: list[Message] = []
+        self._standing: dict[str, Message] = {}  # topic -> its latest warning or error
 
-    def post(self, text: str, level: Level | str = Level.INFO, details: str = "") -> Message:
-        message = Message(text, Level(level), details)
+    def post(self, text: str, level: Level | str = Level.INFO, details: str = "",
+             topic: str = "") -> Message:
+        message = Message(text, Level(level), details, topic)
+        if topic and message.level is not Level.INFO:
+            self._standing[topic] = message
         self.history.append(message)
         del self.history[:-200]
         log.log(
@@ -75,26 +87,37 @@ class MessageChannel(QObject):
     def info(self, text: str) -> Message:
         return self.post(text, Level.INFO)
 
-    def warning(self, text: str, details: str = "") -> Message:
-        return self.post(text, Level.WARNING, details)
+    def warning(self, text: str, details: str = "", topic: str = "") -> Message:
+        return self.post(text, Level.WARNING, details, topic)
 
-    def error(self, text: str, details: str = "") -> Message:
-        return self.post(text, Level.ERROR, details)
+    def error(self, text: str, details: str = "", topic: str = "") -> Message:
+        return self.post(text, Level.ERROR, details, topic)
 
-    def report(self, what: str, exc: BaseException) -> Message:
+    def report(self, what: str, exc: BaseException, topic: str = "") -> Message:
         """``what`` failed: a photo that cannot be used is a one-line warning, another user error
         (UserError: the message says what to change) one line; anything else is an error with its
         traceback (behind "Details"), for a bug report."""
         if isinstance(exc, ImageError):
-            return self.warning(f"{what}: {os.path.basename(exc.path)}: {exc.reason}")
+            return self.warning(f"{what}: {os.path.basename(exc.path)}: {exc.reason}", topic=topic)
         if isinstance(exc, UserError):
-            return self.error(f"{what}: {exc}")
-        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return self.error(f"{what}: {exc}", details)
+            return self.error(f"{what}: {exc}", topic=topic)
+        return self.error(f"{what}: {exc}", format_details(exc), topic)
+
+    def withdraw(self, topic: str) -> None:
+        """What the warnings about ``topic`` said is over (a search was answered): the latest one
+        is taken down wherever it is still shown. Messages about other topics stay."""
+        message = self._standing.pop(topic, None)
+        if message is not None:
+            emit(self.withdrawn, message)
 
     @property
     def last(self) -> Message | None:
         return self.history[-1] if self.history else None
+
+
+def format_details(exc: BaseException) -> str:
+    """The traceback of ``exc``, for a message's "Details" (never its one line of text)."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 _COLOURS = {
@@ -131,6 +154,13 @@ class MessageBanner(QFrame):
     @property
     def text(self) -> str:
         return self.label.text()
+
+    def withdraw(self, message: Message) -> bool:
+        """Hide the banner if it shows ``message``; True if it did."""
+        if self._message is not message or self.isHidden():
+            return False
+        self.hide()
+        return True
 
     def show_message(self, message: Message) -> None:
         self._message = message

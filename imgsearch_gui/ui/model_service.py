@@ -4,17 +4,26 @@ worker, hands on what that worker answers for the current model only, and switch
 Nothing here imports torch at import time: :func:`open_library` imports the model code inside the
 worker, so the window is on screen before torch loads. Once a model is loaded the long-lived
 objects are frozen out of the garbage collector's scans (:func:`_freeze_long_lived_objects`).
+
+Which devices work here (:func:`unavailable_devices`, for the settings dialog) is asked of ``ml``
+once, in the loader worker right after the model loaded (torch is imported by then), so that the
+dialog opens without waiting for torch or CUDA.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from imgsearch_gui.base import registry
+from imgsearch_gui.base.errors import DeviceUnavailableError, UserError
 from imgsearch_gui.ui.jobs import LibraryLoaded, QueryFailed, QueryOutcome, QueryRequest, SearchService
 from imgsearch_gui.ui.prefs import MAX_COUNT, ModelChoice
 from imgsearch_gui.ui.qtcompat import emit
@@ -52,6 +61,68 @@ def _running(worker: Worker) -> bool:
         return worker.isRunning()
     except RuntimeError:  # its C++ object is gone: it finished long ago
         return False
+
+
+NO_TORCH = "PyTorch is not installed, so there is no CUDA. Automatic uses the CPU."
+NO_CUDA = ("PyTorch finds no CUDA GPU on this computer (no NVIDIA GPU, no driver, or a PyTorch "
+           "built without CUDA). Automatic uses the CPU.")
+
+
+@functools.cache
+def unavailable_devices() -> dict[str, str]:
+    """Devices that cannot run here, with the reason the settings dialog shows (asked once).
+
+    Asks ``ml`` (torch.cuda.is_available()); the loader worker asks first, once torch is loaded,
+    so that the dialog finds the answer cached."""
+    if importlib.util.find_spec("torch") is None:
+        return {"cuda": NO_TORCH}
+    from imgsearch_gui.ml.embedder import resolve_device
+
+    try:
+        resolve_device("cuda")
+    except DeviceUnavailableError:
+        return {"cuda": NO_CUDA}
+    return {}
+
+
+def _load_and_probe(factory: LibraryFactory, data_dir: Path, model: ModelChoice):
+    """``factory``, then (in the same worker, torch loaded by it) which devices work here."""
+    library = factory(data_dir, model)
+    if "torch" in sys.modules:  # a test's factory may load none: torch is not imported for this
+        unavailable_devices()
+    return library
+
+
+FIELDS = ("backbone", "pooling", "size", "device", "runtime", "weights")
+
+
+def fallback_text(failed: ModelChoice, working: ModelChoice, exc: BaseException, *,
+                  previous: bool = True) -> str:
+    """What the banner says when ``failed`` could not be loaded and ``working`` loads instead
+    (the previous model, or ``previous=False``: the first model, on another device): what was
+    chosen, why in plain words (a traceback goes to the log and the message's details)."""
+    changes = [f"{name} {_shown(name, getattr(failed, name))}" for name in FIELDS
+               if getattr(failed, name) != getattr(working, name)]
+    chosen = " and ".join(changes) or failed.describe()
+    why = str(exc) if isinstance(exc, UserError) else "an unexpected error (see Details)"
+    if previous:
+        return (f"Could not load the model with {chosen}: {why}. The previous model is back "
+                f"({working.describe()}).")
+    instead = " and ".join(f"{name} {_shown(name, getattr(working, name))}" for name in FIELDS
+                           if getattr(failed, name) != getattr(working, name))
+    return (f"Could not load the model with {chosen}: {why}. Now using {instead} instead "
+            f"({working.describe()}).")
+
+
+def _shown(name: str, value) -> str:
+    if name == "device":
+        return registry.DEVICES[value].label if value in registry.DEVICES else str(value)
+    if name == "runtime":
+        return registry.RUNTIMES[value].label.split(" (")[0] if value in registry.RUNTIMES \
+            else str(value)
+    if name == "weights":
+        return Path(value).stem if value else "ImageNet weights"
+    return f"{value}px" if name == "size" else str(value)
 
 
 def close_library(library) -> None:
@@ -148,7 +219,8 @@ class ModelService(QObject):
         """Start the search service: it loads the model, then answers every query."""
         emit(self.loadStarted, self.model)
         service = SearchService(MAX_COUNT)
-        worker = Worker.with_cancel(service.serve, self.factory, self.data_dir, self.model,
+        load = functools.partial(_load_and_probe, self.factory)
+        worker = Worker.with_cancel(service.serve, load, self.data_dir, self.model,
                                     name="search-service", progress_interval=0)
         gen = self._gen
         worker.result.connect(lambda item: self._item(item, gen, worker))

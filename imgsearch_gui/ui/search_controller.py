@@ -1,6 +1,13 @@
 """Search sequencing: every query gets a number, goes to the model service, and only the answer
 to the newest one is shown (the user moved on from the others). Keeps the query's photos for
-region searches and the fetched hits for the count / minimum-score filters."""
+region searches and the fetched hits for the count / minimum-score filters.
+
+What a failure leaves on screen: a new query that fails ("Search failed: empty.jpg") shows *that*
+query, never the one before: the query pane shows the photo if one was pasted, else the
+placeholder, with the file's name and "could not be searched" as the caption; the results of the
+previous query are cleared, so nothing on screen looks like an answer to it. A failed region search
+keeps its photo. The warning is posted with the topic ``messages.SEARCH``; the next answered search
+withdraws it (warnings about other things, indexing or an offline library, stay)."""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from imgsearch_gui.base.types import SearchHit
 from imgsearch_gui.ui import format as fmt
 from imgsearch_gui.ui.index_queue import index_unusable
 from imgsearch_gui.ui.jobs import QueryOutcome, QueryRequest, filter_hits
-from imgsearch_gui.ui.messages import MessageChannel
+from imgsearch_gui.ui.messages import SEARCH, MessageChannel
 from imgsearch_gui.ui.model_service import ModelService
 from imgsearch_gui.ui.prefs import Prefs
 from imgsearch_gui.ui.qtcompat import emit
@@ -110,7 +117,7 @@ class SearchController(QObject):
             self._show_query(request.images, request.label)  # pasted: show it at once
         if not self.models.running:
             self._answered = self._seq  # nothing is on its way
-            self.messages.warning("The model is not loaded; check Tools ▸ Settings.")
+            self.messages.warning("The model is not loaded; check Tools ▸ Settings.", topic=SEARCH)
             return
         if self.models.library is None:
             self.results.summary.setText("Loading the model… the search starts when it is ready")
@@ -126,6 +133,7 @@ class SearchController(QObject):
             return  # a newer query is on its way
         self._answered = request.seq
         emit(self.busyChanged, False)
+        self.messages.withdraw(SEARCH)  # searching works: "Search failed" is over
         self._box = request.box
         if request.new_query:
             if not request.images:
@@ -152,12 +160,25 @@ class SearchController(QObject):
         if request.seq == self._seq:
             self._answered = request.seq
             self._refresh_after = False  # the results shown are not of this index anyway
+            if request.new_query:
+                self._show_failed_query(request)
             self.results.summary.setText("Search failed")
             emit(self.busyChanged, False)
         if index_unusable(exc):
             emit(self.rebuildNeeded, exc)
         else:
-            self.messages.report("Search failed", exc)
+            self.messages.report("Search failed", exc, topic=SEARCH)
+
+    def _show_failed_query(self, request: QueryRequest) -> None:
+        """The query pane shows the query that failed (a pasted image stays, files leave the
+        placeholder and their name), and no results: the old ones would look like its answer."""
+        if not request.images:
+            self._show_query((), request.label)
+        self._box = None
+        self._caption = request.label
+        self.query.caption.setText(f"{request.label}: could not be searched")
+        self._fetched = []
+        self.apply_filter()
 
     def _show_query(self, images: Sequence, label: str) -> None:
         self._images = tuple(images)

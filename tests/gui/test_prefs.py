@@ -22,7 +22,7 @@ def test_model_choice_defaults_are_the_registrys():
 def test_settings_offer_the_registrys_choices_with_its_labels(qtbot):
     from imgsearch_gui.ui.dialogs.settings import SettingsDialog
 
-    dialog = SettingsDialog(ModelChoice())
+    dialog = SettingsDialog(ModelChoice(), unavailable_devices={})  # every device works here
     qtbot.addWidget(dialog)
     assert combo(dialog.backbone) == [(n, registry.label(n)) for n in registry.backbone_names()]
     assert "tiny" not in [name for name, _ in combo(dialog.backbone)]  # test-only: hidden

@@ -3,7 +3,9 @@ runtime (they only change speed).
 
 The names, labels and defaults are the registry's (``base/registry.py``). Test-only backbones
 ("tiny") are not offered, unless the current choice or a chosen checkpoint already uses one: the
-dialog must show what is in use rather than silently switch it.
+dialog must show what is in use rather than silently switch it. A device or runtime that cannot run
+here (no CUDA GPU, OpenVINO not installed) is shown greyed out, saying why; the device check is the
+model service's, made once in its worker (:func:`~imgsearch_gui.ui.model_service.unavailable_devices`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from imgsearch_gui.base import registry
 from imgsearch_gui.base.errors import CheckpointError
 from imgsearch_gui.ml.checkpoint import list_checkpoints, load_checkpoint
 from imgsearch_gui.ui.format import runtime_label
+from imgsearch_gui.ui.model_service import unavailable_devices as find_unavailable_devices
 from imgsearch_gui.ui.prefs import ModelChoice
 
 log = logging.getLogger(__name__)
@@ -47,7 +50,8 @@ class SettingsDialog(QDialog):
     """Edits a :class:`ModelChoice`. ``needs_reindex()`` tells whether the index must be rebuilt."""
 
     def __init__(self, current: ModelChoice, parent: QWidget | None = None,
-                 models_dir: Path | None = None) -> None:
+                 models_dir: Path | None = None,
+                 unavailable_devices: dict[str, str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.current = current
@@ -73,8 +77,8 @@ class SettingsDialog(QDialog):
         self.size.setSuffix(" px")
         self.size.setToolTip("Longest side of the image fed to the network")
         self.device = QComboBox()
-        for name in registry.device_names():
-            self.device.addItem(registry.label(name), name)
+        self._add_devices(find_unavailable_devices() if unavailable_devices is None
+                          else unavailable_devices)
         self.runtime = QComboBox()
         self.runtime.setToolTip("What runs the network: same results, different speed")
         self._add_runtimes(unavailable_runtimes())
@@ -131,6 +135,19 @@ class SettingsDialog(QDialog):
             i = combo.findData(value)
             combo.setCurrentIndex(max(0, i))
         self.size.setValue(int(choice.size))
+
+    def _add_devices(self, unavailable: dict[str, str]) -> None:
+        """One entry per device; one missing here is greyed out, its reason in the tooltips."""
+        for name in registry.device_names():
+            reason = unavailable.get(name)
+            self.device.addItem(registry.label(name) + (" (not available here)" if reason else ""),
+                                name)
+            if reason:
+                i = self.device.count() - 1
+                self.device.model().item(i).setEnabled(False)
+                self.device.setItemData(i, reason, Qt.ItemDataRole.ToolTipRole)
+        self.device.setToolTip("\n".join(unavailable.values()) or
+                               "Where the network runs: same results, different speed")
 
     def _add_runtimes(self, unavailable: dict[str, str]) -> None:
         """One entry per runtime; one that cannot run here is shown disabled, saying why."""
