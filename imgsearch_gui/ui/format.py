@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 
 from imgsearch_gui.base import registry
@@ -198,11 +199,40 @@ def placeholder_text(hit: SearchHit, failed: bool) -> str:
 OFFLINE_BADGE = "offline"
 
 
-def hit_tooltip(hit: SearchHit) -> str:
-    offline = ("\noffline: its library is not reachable (an unplugged drive?); the thumbnail "
-               "is the one cached when it was last shown") if hit.offline else ""
+def file_size_text(size: int) -> str:
+    """A file's size as a file manager shows it: "812 bytes", "48 KB", "2.4 MB" (1 KB = 1000
+    bytes)."""
+    if size < 1000:
+        return f"{size} byte{'' if size == 1 else 's'}"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 999.5 or unit == "TB":
+            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def hit_tooltip(hit: SearchHit, size: int | None = None, modified: float | None = None,
+                missing: bool = False) -> str:
+    """A hit's tooltip: its full path (two photos of the same name in two folders are told
+    apart), its size and modification time where they were looked up (``size``, ``modified``:
+    a timestamp; ``missing``: the file was not found), its library, rank, score and band."""
+    lines = [display_path(hit.path)]
+    if missing:
+        lines.append("not found: moved or deleted since it was indexed?")
+    elif size is not None or modified is not None:
+        facts = [file_size_text(size)] if size is not None else []
+        if modified is not None:
+            facts.append(f"modified {time.strftime('%Y-%m-%d %H:%M', time.localtime(modified))}")
+        lines.append(" · ".join(facts))
+    if hit.library:
+        lines.append(f"library {display_path(hit.library)}")
     band = f" · {hit.band}" if hit.band is not None else ""
-    return f"{display_path(hit.path)}\n#{hit.rank} · score {score_text(hit.score)}{band}{offline}"
+    lines.append(f"#{hit.rank} · score {score_text(hit.score)}{band}")
+    if hit.offline:
+        lines.append("offline: its library is not reachable (an unplugged drive?); the thumbnail "
+                     "is the one cached when it was last shown")
+    return "\n".join(lines)
 
 
 def library_label(root: str, offline: bool) -> str:

@@ -139,6 +139,7 @@ class ResultsModel(QAbstractListModel):
         self._offline: dict[str, bool] = {}  # library root -> offline, the newest known
         self._pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
         self._failed: set[str] = set()
+        self._stats: dict[str, os.stat_result | None] = {}  # path -> stat (None: not found)
         self.max_pixmaps = 1000
         self.loader = loader
         loader.loaded.connect(self._thumbnail_loaded)
@@ -155,6 +156,7 @@ class ResultsModel(QAbstractListModel):
         self.beginResetModel()
         self._given = hits
         self._hits = [self._marked(h) for h in hits]
+        self._stats.clear()  # a new answer: sizes and dates looked up again when asked
         self._rows = {}
         for row, hit in enumerate(hits):
             self._rows.setdefault(hit.path, []).append(row)
@@ -177,6 +179,7 @@ class ResultsModel(QAbstractListModel):
                 continue
             self._hits[row] = hit
             self._failed.discard(hit.path)
+            self._stats.pop(hit.path, None)
             if not hit.offline and hit.path in self._pixmaps:
                 self.loader.request(hit.path)  # the shown one stays until the new one is in
             index = self.index(row)
@@ -205,7 +208,7 @@ class ResultsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return display_path(os.path.basename(hit.path))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return hit_tooltip(hit)
+            return self.tooltip(hit)
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnail(hit.path, hit.offline)
         if role == HitRole:
@@ -215,6 +218,22 @@ class ResultsModel(QAbstractListModel):
         if role == PathRole:
             return hit.path
         return None
+
+    def tooltip(self, hit: SearchHit) -> str:
+        """The hit's tooltip, with the file's size and date: stat'ed when a tooltip is first
+        asked for (never for every hit of an answer), and never for a photo of an offline
+        library (a stat of a share that is down can hang the window)."""
+        if hit.offline:
+            return hit_tooltip(hit)
+        if hit.path not in self._stats:
+            try:
+                self._stats[hit.path] = os.stat(hit.path)
+            except OSError:
+                self._stats[hit.path] = None
+        st = self._stats[hit.path]
+        if st is None:
+            return hit_tooltip(hit, missing=True)
+        return hit_tooltip(hit, size=st.st_size, modified=st.st_mtime)
 
     # --- thumbnails -----------------------------------------------------------------------
     def thumbnail(self, path: str, offline: bool = False) -> QPixmap | None:
@@ -371,9 +390,17 @@ def _score_colour(hit: SearchHit) -> QColor:
 
 
 class ResultsView(QListView):
-    """IconMode grid of hits; emits ``painted`` the first time rows are painted after a reset."""
+    """IconMode grid of hits; emits ``painted`` the first time rows are painted after a reset.
+
+    The grid fills the width: as many columns as cells of :attr:`MIN_PITCH` fit, and the spare
+    width shared out between them (:meth:`fit_grid`, on every resize of the viewport). The cells
+    themselves keep their size: a thumbnail is never drawn larger than it is cached.
+    """
 
     painted = Signal(int)  # number of rows
+    #: the narrowest column: a cell and a gap of 8 px
+    MIN_PITCH = ThumbnailDelegate.CELL.width() + 8
+    ROW_PITCH = ThumbnailDelegate.CELL.height() + 8
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -391,6 +418,24 @@ class ResultsView(QListView):
         self.setItemDelegate(ThumbnailDelegate(self))
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self._announce = False
+        self.fit_grid()
+
+    def columns_for(self, width: int) -> int:
+        """How many columns a viewport ``width`` px wide holds."""
+        return max(1, width // self.MIN_PITCH)
+
+    def fit_grid(self) -> None:
+        """Columns as many as fit, each as wide as the viewport's width shared out evenly."""
+        width = self.viewport().width()
+        # QListView wraps a row that would reach the viewport's edge: one pixel is kept free
+        pitch = max(self.MIN_PITCH, (width - 1) // self.columns_for(width - 1))
+        grid = QSize(pitch, self.ROW_PITCH)
+        if grid != self.gridSize():
+            self.setGridSize(grid)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - the viewport's resizes come here too
+        self.fit_grid()
+        super().resizeEvent(event)
 
     def setModel(self, model) -> None:  # noqa: N802
         super().setModel(model)

@@ -4,11 +4,10 @@ what can be done with a hit (open, reveal, copy its path, search with it)."""
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
@@ -20,9 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgsearch_gui.app import desktop
+from imgsearch_gui.app.desktop import OpenResult
 from imgsearch_gui.base.types import SearchHit
 from imgsearch_gui.ui.format import copied_text
 from imgsearch_gui.ui.messages import MessageChannel
+from imgsearch_gui.ui.open_text import COPY_PATH_FAILURES, open_failure_text
 from imgsearch_gui.ui.prefs import MAX_COUNT
 from imgsearch_gui.ui.qtcompat import emit
 from imgsearch_gui.ui.results import ResultsModel, ResultsView, ThumbnailLoader
@@ -101,14 +103,29 @@ class ResultsPanel(QWidget):
         if hit is not None:
             self.open_hit(hit)
 
-    def open_hit(self, hit: SearchHit) -> None:
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(hit.path)):
-            self.messages.warning(f"Could not open {hit.path}")
+    def open_hit(self, hit: SearchHit) -> OpenResult:
+        """Open the photo with the desktop's viewer, or say why that could not be done."""
+        result = desktop.open_path(hit.path, offline=hit.offline)
+        self._report(result)
+        return result
 
-    def reveal_hit(self, hit: SearchHit) -> None:
-        folder = os.path.dirname(hit.path)
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(folder)):
-            self.messages.warning(f"Could not open {folder}")
+    def reveal_hit(self, hit: SearchHit) -> OpenResult:
+        """Show the photo in its folder in a file manager, or say why that could not be done."""
+        result = desktop.reveal_path(hit.path, offline=hit.offline)
+        self._report(result, reveal=True)
+        return result
+
+    def _report(self, result: OpenResult, reveal: bool = False) -> None:
+        """A failure in words; where the file is there but the desktop cannot take it, its
+        path goes to the clipboard (to paste into a file manager or viewer), and the
+        message's Details hold it too."""
+        if result.ok:
+            return
+        copied = result.reason in COPY_PATH_FAILURES
+        if copied:
+            QGuiApplication.clipboard().setText(result.path)
+        details = "\n".join([result.path, *([result.detail] if result.detail else [])])
+        self.messages.warning(open_failure_text(result, reveal=reveal, copied=copied), details)
 
     def copy_path(self, hits: Sequence[SearchHit]) -> None:
         QGuiApplication.clipboard().setText("\n".join(h.path for h in hits))
