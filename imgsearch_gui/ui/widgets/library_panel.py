@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QPainter
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -60,14 +60,11 @@ class LibraryRowWidget(QWidget):
         if small.pointSizeF() > 0:
             small.setPointSizeF(small.pointSizeF() * 0.88)
         self.path_label.setFont(small)
-        self.path_label.setEnabled(False)  # greyed, in the style's own colour
         self.count_label = QLabel(row.count_text)
         self.state_label = ElidedLabel(row.state_text)
         self.state_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if row.offline:
-            self.state_label.setStyleSheet("color: #b35c00;")
-        elif row.skipped:
-            self.state_label.setStyleSheet("color: #9a6700;")
+        self._state_style = ("color: #b35c00;" if row.offline
+                             else "color: #9a6700;" if row.skipped else "")
         bottom = QHBoxLayout()
         bottom.setContentsMargins(0, 0, 0, 0)
         bottom.addWidget(self.count_label)
@@ -79,6 +76,17 @@ class LibraryRowWidget(QWidget):
         layout.addWidget(self.path_label)
         layout.addLayout(bottom)
         self.setToolTip(row.tip)
+        self.set_selected(False)
+
+    def set_selected(self, on: bool) -> None:
+        """The text in the selection's colours when the row is selected (an item widget does
+        not follow them by itself); else the path greyed and a warning state coloured."""
+        text = QPalette.ColorRole.HighlightedText if on else QPalette.ColorRole.WindowText
+        for label in (self.name_label, self.count_label, self.state_label):
+            label.setForegroundRole(text)
+        self.path_label.setForegroundRole(
+            QPalette.ColorRole.HighlightedText if on else QPalette.ColorRole.PlaceholderText)
+        self.state_label.setStyleSheet("" if on else self._state_style)
 
 
 class LibraryPanel(QWidget):
@@ -111,6 +119,7 @@ class LibraryPanel(QWidget):
         self.list.itemDoubleClicked.connect(
             lambda item: self.revealRequested.emit(self._root_of(item)))
         self.list.currentItemChanged.connect(lambda *_: self._update_buttons())
+        self.list.itemSelectionChanged.connect(self._show_selection)
 
         self.empty_label = QLabel(EMPTY_TEXT)
         self.empty_label.setEnabled(False)
@@ -162,19 +171,40 @@ class LibraryPanel(QWidget):
             item.setData(Qt.ItemDataRole.AccessibleTextRole,
                          f"{row.name}, {row.count_text}, {row.state_text}".rstrip(", "))
             widget = LibraryRowWidget(row)
-            item.setSizeHint(widget.sizeHint())
+            # no width of its own (a long path's): the row is as wide as the list
+            item.setSizeHint(QSize(0, widget.sizeHint().height()))
             self.list.addItem(item)
             self.list.setItemWidget(item, widget)
             if row.root == current:
                 self.list.setCurrentItem(item)
         if self.list.currentItem() is None and self.rows:
             self.list.setCurrentRow(0)
+        self._fit_list()
+        self._show_selection()
         has_rows = bool(self.rows)
         self.list.setVisible(has_rows)
         self.buttons.setVisible(has_rows)
         self.add_button.setVisible(has_rows)
         self.empty_box.setVisible(not has_rows)
         self._update_buttons()
+
+    def _fit_list(self, most: int = 4) -> None:
+        """The list as tall as its rows (up to ``most``, then it scrolls): the query photo
+        above gets the rest of the column."""
+        heights = [self.list.sizeHintForRow(i) for i in range(min(self.list.count(), most))]
+        frame = 2 * self.list.frameWidth()
+        self.list.setMaximumHeight(sum(heights) + frame if heights else 16_777_215)
+        self.list.setMinimumHeight((heights[0] + frame) if heights else 0)
+        self.setMaximumHeight(16_777_215)
+        self.layout().activate()
+        self.setMaximumHeight(self.sizeHint().height())  # a splitter gives the rest above
+
+    def _show_selection(self) -> None:
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            widget = self.list.itemWidget(item)
+            if isinstance(widget, LibraryRowWidget):
+                widget.set_selected(item.isSelected())
 
     def row(self, root: str) -> LibraryRow | None:
         return next((r for r in self.rows if r.root == root), None)
