@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from imgsearch_gui.base.types import SearchHit
@@ -172,17 +172,28 @@ def test_count_and_min_score_filter_instantly(window, library_dir, qtbot):
 def test_results_actions(window, library_dir, qtbot, monkeypatch):
     index(qtbot, window, library_dir)
     hits = drop_and_wait(qtbot, window, library_dir / "sub0" / "photo_00.png")
-    opened: list[str] = []
-    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile())
-                        or True)
-    window.results_view.doubleClicked.emit(window.results_model.index(0))
-    assert opened == [hits[0].path]
+    # the desktop: an xdg-open that notes what it is given, no file manager on D-Bus
+    bin_dir = library_dir.parent / "bin"
+    bin_dir.mkdir()
+    calls = bin_dir / "calls"
+    (bin_dir / "xdg-open").write_text(f'#!/bin/sh\necho "$1" >> "{calls}"\n')
+    (bin_dir / "xdg-open").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(bin_dir))
+
+    def opened() -> list[str]:
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    # a double click (or Enter) is one "activated": the photo is opened once
+    window.results_view.activated.emit(window.results_model.index(0))
+    assert opened() == [hits[0].path]
     menu = window.build_results_menu(hits[1], [hits[1]])
     actions = {a.text(): a for a in menu.actions() if a.text()}
     assert set(actions) == {"Open", "Reveal in file manager", "Copy path",
                             "Search with this image"}
     actions["Reveal in file manager"].trigger()
-    assert opened[-1] == str(Path(hits[1].path).parent)
+    assert opened()[-1] == str(Path(hits[1].path).parent)
     actions["Copy path"].trigger()
     assert QGuiApplication.clipboard().text() == hits[1].path
     with qtbot.waitSignal(window.searchFinished, timeout=30_000) as blocker:

@@ -44,7 +44,8 @@ class ResultsPanel(QWidget):
         self.model = ResultsModel(thumbnails, self)
         self.view = ResultsView()
         self.view.setModel(self.model)
-        self.view.doubleClicked.connect(self._open_index)
+        # activated: a double click (or one click where the desktop says so) and Enter; not
+        # doubleClicked as well, which would open the photo twice
         self.view.activated.connect(self._open_index)
         self.view.customContextMenuRequested.connect(self._menu)
         self.summary = QLabel("No query yet")
