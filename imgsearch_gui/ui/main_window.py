@@ -421,10 +421,10 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(False)
         if report is not None:  # offline marks: it may have gone, or be back
             self._libraries_changed()
-        else:
-            self._update_library_panel()
             if report.changed:
                 self.search.refresh()  # the results shown are of the index before the job
+        else:
+            self._update_library_panel()
         emit(self.indexingFinished, report)  # the report, or None when the job failed
         if self._demo_query and root and demo.is_demo_library(root, self.data_dir):
             query, self._demo_query = self._demo_query, None
