@@ -276,6 +276,30 @@ def back_online_text(roots: Sequence[str], still_offline: int) -> str:
     return f"Back online: {names}. Catching up (new, changed and removed photos)…"
 
 
+#: the score bands in the order of the legend above the results, with what each means
+BAND_MEANINGS = (
+    ("same photo", "the same photo (a copy, resized or re-saved)"),
+    ("very similar", "an edited copy, or the same object or place"),
+    ("similar", "often the same kind of thing"),
+    ("unrelated", "nothing in common worth a look"),
+)
+
+
+def band_legend_tip(bands) -> str:
+    """The legend's tooltip: each band's meaning and its score range for ``bands`` (the shipped
+    model's :class:`~imgsearch_gui.base.bands.ScoreBands`), or that other models have none."""
+    lines = ["Scores are cosine similarity (1 = identical). The colour says what a score means:"]
+    if bands is None:
+        return "\n".join(lines[:1] + ["(not measured for this model: scores are shown in slate)"])
+    ranges = {"same photo": f"{bands.same_photo:.3f} and above",
+              "very similar": f"{bands.very_similar:.2f} to {bands.same_photo:.3f}",
+              "similar": f"{bands.similar:.2f} to {bands.very_similar:.2f}",
+              "unrelated": f"below {bands.similar:.2f}"}
+    lines += [f"  {name}: {ranges[name]} — {meaning}" for name, meaning in BAND_MEANINGS]
+    return "\n".join(lines + ["(measured for the default model and search; other models are "
+                              "shown in slate)"])
+
+
 def score_band(hit: SearchHit) -> str:
     """The colour class of a hit's score badge: its band's name, or "unknown" for a model whose
     bands were not measured (``base/bands.py``)."""

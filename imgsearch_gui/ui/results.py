@@ -389,6 +389,11 @@ def _score_colour(hit: SearchHit) -> QColor:
     return QColor(*_BAND_COLOURS[score_band(hit)])
 
 
+def band_colour(band: str) -> QColor:
+    """The badge colour of a band's name (the legend's squares are the badges' colours)."""
+    return QColor(*_BAND_COLOURS.get(band, _BAND_COLOURS["unknown"]))
+
+
 class ResultsView(QListView):
     """IconMode grid of hits; emits ``painted`` the first time rows are painted after a reset.
 

@@ -404,3 +404,10 @@ def test_typing_a_min_score_keeps_what_is_typed(window, qtbot):
     assert box.value() == pytest.approx(0.5)
     window.score_slider.setValue(30)  # the slider, moved by the user, still sets the box
     assert box.value() == pytest.approx(0.30)
+
+
+def test_a_legend_says_what_the_score_colours_mean(window):
+    legend = window.results_panel.legend
+    for band in ("same photo", "very similar", "similar", "unrelated"):
+        assert band in legend.text()
+    assert "0.997 and above" in legend.toolTip()

@@ -22,12 +22,12 @@ from PySide6.QtWidgets import (
 from imgsearch_gui.app import desktop
 from imgsearch_gui.app.desktop import OpenResult
 from imgsearch_gui.base.types import SearchHit
-from imgsearch_gui.ui.format import copied_text
+from imgsearch_gui.ui.format import BAND_MEANINGS, band_legend_tip, copied_text
 from imgsearch_gui.ui.messages import MessageChannel
 from imgsearch_gui.ui.open_text import COPY_PATH_FAILURES, open_failure_text
 from imgsearch_gui.ui.prefs import MAX_COUNT
 from imgsearch_gui.ui.qtcompat import emit
-from imgsearch_gui.ui.results import ResultsModel, ResultsView, ThumbnailLoader
+from imgsearch_gui.ui.results import ResultsModel, ResultsView, ThumbnailLoader, band_colour
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class ResultsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(self._controls(count, min_score))
+        self.legend = band_legend()
+        layout.addWidget(self.legend)
         layout.addWidget(self.view, 1)
 
     def _controls(self, count: int, min_score: float) -> QHBoxLayout:
@@ -157,3 +159,16 @@ class ResultsPanel(QWidget):
             lambda: emit(self.searchRequested, [h.path for h in selected]),
         )
         return menu
+
+
+def band_legend() -> QLabel:
+    """A line above the grid: what the score colours mean (the ranges in its tooltip)."""
+    from imgsearch_gui.base.bands import MEASURED
+
+    chips = " &nbsp; ".join(
+        f'<span style="color:{band_colour(name).name()}">&#9632;</span> {name}'
+        for name, _meaning in BAND_MEANINGS)
+    label = QLabel(f"<small>Score: &nbsp;{chips}</small>")
+    label.setObjectName("bandLegend")
+    label.setToolTip(band_legend_tip(next(iter(MEASURED.values()), None)))
+    return label

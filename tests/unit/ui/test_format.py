@@ -221,3 +221,14 @@ def test_the_runtime_in_the_status_bar():
     fell_back = fmt.runtime_note("openvino", "torch")
     assert fell_back.startswith("Runs in PyTorch. OpenVINO was chosen but cannot run here")
     assert fmt.runtime_note("openvino", None) == ""
+
+
+def test_the_band_legend_says_what_each_colour_means_and_its_range():
+    from imgsearch_gui.base.bands import ScoreBands
+
+    tip = fmt.band_legend_tip(ScoreBands(same_photo=0.997, very_similar=0.93, similar=0.80))
+    assert "same photo: 0.997 and above" in tip and "very similar: 0.93 to 0.997" in tip
+    assert "similar: 0.80 to 0.93" in tip and "unrelated: below 0.80" in tip
+    assert "not measured" in fmt.band_legend_tip(None)
+    assert [name for name, _ in fmt.BAND_MEANINGS] == [str(b) for b in (
+        Band.SAME_PHOTO, Band.VERY_SIMILAR, Band.SIMILAR, Band.UNRELATED)]
