@@ -211,6 +211,16 @@ class IndexQueue(QObject):
         self.worker.cancel()
         return True
 
+    def forget_rebuilds(self) -> None:
+        """A model failed to load: the rebuilds queued for it go; the other jobs stay, to run
+        with the model that is back (a library added meanwhile is still indexed)."""
+        self._queue = [(root, rebuild) for root, rebuild in self._queue if not rebuild]
+        self._count = len(self._queue) + (1 if self.running else 0)
+
+    def in_use(self) -> list[Worker]:
+        """The workers using the library now (the job, removals), the queue left as it is."""
+        return [w for w in (self.worker, *self._removals) if w is not None]
+
     def stop(self) -> list[Worker]:
         """Forget the queue and cancel the running job (a model switch). Returns the workers
         still using the library (the job, removals): close it only once they have ended."""

@@ -363,15 +363,16 @@ class MainWindow(QMainWindow):
     def _fall_back(self, fallback: ModelChoice, exc: BaseException) -> None:
         """Load ``fallback`` again instead of the model that failed; the banner says so in plain
         words, the traceback goes to the log and the message's details. Re-indexing queued for
-        the failed model is dropped: the index was never touched (jobs start once a model has
-        loaded)."""
+        the failed model is dropped (the index was never touched: jobs start once a model has
+        loaded); other queued jobs (a library added meanwhile, the demo) stay."""
         failed = self.model
         log.warning("could not load the model %s; back to %s", failed.describe(),
                     fallback.describe(), exc_info=exc)
         details = "" if isinstance(exc, UserError) else format_details(exc)
         first = self._working is None  # nothing loaded yet: the saved choice fails here
         self._unsaved = fallback if first else None
-        self.models.switch(fallback, busy=self.index_queue.stop())
+        self.index_queue.forget_rebuilds()  # other queued jobs run with the model that is back
+        self.models.switch(fallback, busy=self.index_queue.in_use())
         self.messages.warning(fallback_text(failed, fallback, exc, previous=not first), details)
 
     # ==== libraries & indexing ==============================================================

@@ -208,6 +208,11 @@ class ModelService(QObject):
         self._switching = False  # waiting for the old model's workers before loading the new
 
     @property
+    def generation(self) -> int:
+        """Counts the switches: a request sent in an earlier generation is never answered."""
+        return self._gen
+
+    @property
     def running(self) -> bool:
         return self._service is not None and self._worker is not None
 
@@ -224,7 +229,9 @@ class ModelService(QObject):
                                     name="search-service", progress_interval=0)
         gen = self._gen
         worker.result.connect(lambda item: self._item(item, gen, worker))
-        worker.error.connect(self._failed)
+        # a model an earlier switch replaced failing late is not the current model's failure
+        worker.error.connect(lambda exc: self._failed(exc) if gen == self._gen else
+                             log.info("an earlier model's failure, ignored: %s", exc))
         worker.finished.connect(lambda: self._ended(worker))
         self._service, self._worker = service, worker
         self.workers.start(worker)
@@ -248,9 +255,13 @@ class ModelService(QObject):
         self._switching = True
         emit(self.loadStarted, model)
 
+        gen = self._gen
+
         def reopen() -> None:
-            self._switching = False
             close_library(old)
+            if gen != self._gen:  # a later switch came meanwhile: its reopen starts its model
+                return
+            self._switching = False
             if not self._closing:
                 self.start()
 

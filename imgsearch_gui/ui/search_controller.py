@@ -57,6 +57,8 @@ class SearchController(QObject):
         self._caption = ""  # of the answer shown
         self._answered = 0  # the seq of the last request answered (or failed)
         self._refresh_after = False  # search again once the newest request is answered
+        self._pending: QueryRequest | None = None  # the newest request sent
+        self._pending_gen = 0  # the model service's generation it was sent to
         self._fetched: list[SearchHit] = []
         query.view.regionSelected.connect(self._region_selected)
         query.view.regionCleared.connect(self._region_cleared)
@@ -64,6 +66,7 @@ class SearchController(QObject):
         results.score_spin.valueChanged.connect(self.apply_filter)
         models.answered.connect(self._result)
         models.queryFailed.connect(self._error)
+        models.loaded.connect(self._resubmit_pending)
 
     @property
     def has_query(self) -> bool:
@@ -76,6 +79,14 @@ class SearchController(QObject):
 
     def search_image(self, image, label: str = "Image") -> None:
         self.submit(QueryRequest(images=(image,), label=label))
+
+    def _resubmit_pending(self, _library) -> None:
+        """A model (re)loaded while a request was on its way: that request went to a service
+        that is gone (the model failed, or was switched), so it is sent again, to the new one."""
+        if (self._answered != self._seq and self._pending is not None
+                and self._pending_gen != self.models.generation):
+            self._pending_gen = self.models.generation
+            self.models.submit(self._pending)
 
     def refresh(self) -> None:
         """Search the shown query again (the index changed under it: photos added, moved or
@@ -124,6 +135,7 @@ class SearchController(QObject):
         else:
             self.results.summary.setText("Searching…")
         emit(self.busyChanged, True)
+        self._pending, self._pending_gen = request, self.models.generation
         self.models.submit(request)  # only the newest waiting request is answered
 
     # ==== answers ===========================================================================
