@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if server is not None:
         server.setParent(window)
         server.received.connect(lambda request: _take_hand_over(window, request))
+        # closing (the workers may take a while to stop): a later start opens its own window
+        # rather than being acked by one that is going away and losing its photos
+        window.closing.connect(server.close)
     _quit_on_signals(app, window)
     code = int(app.exec())
     # Tear down here, in order, rather than leave Qt objects to the interpreter's exit (where

@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
     indexingFinished = Signal(object)  # IndexReport, or None when it failed
     searchFinished = Signal(object)  # list[SearchHit] (all fetched hits)
     resultsPainted = Signal(int)
+    closing = Signal()  # shutdown has begun: take no more work (e.g. a second start's photos)
 
     def __init__(
         self,
@@ -243,8 +244,8 @@ class MainWindow(QMainWindow):
         """A library's entry in the Library menu: open its folder, or say why it cannot be."""
         if self._library_state([root]).get(root, False):
             self.messages.info(fmt.library_tip(root, True).replace("\n", " "))
-        elif not QDesktopServices.openUrl(QUrl.fromLocalFile(root)):
-            self.messages.warning(f"Could not open {root}")
+        else:
+            self.results_panel.open_folder(root)
 
     def _update_page(self) -> None:
         has_content = bool(self.prefs.libraries) or self.query_view.has_image()
@@ -628,6 +629,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         self._closing = True
+        emit(self.closing)
         self.save_window_state()
         self.folder_watcher.stop()
         self.index_queue.shutdown()

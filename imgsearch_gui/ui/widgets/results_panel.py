@@ -118,6 +118,13 @@ class ResultsPanel(QWidget):
         self._report(result, reveal=True)
         return result
 
+    def open_folder(self, folder: str) -> OpenResult:
+        """Open a library's folder in the file manager, or say why that could not be done (the
+        one way the window opens files and folders: ``app.desktop``)."""
+        result = desktop.open_path(folder)
+        self._report(result)
+        return result
+
     def _report(self, result: OpenResult, reveal: bool = False) -> None:
         """A failure in words; where the file is there but the desktop cannot take it, its
         path goes to the clipboard (to paste into a file manager or viewer), and the
