@@ -1,14 +1,13 @@
 """The X11 libraries Qt's xcb platform plugin needs, checked before Qt is started.
 
 Without one of them Qt prints "Could not load the Qt platform plugin xcb" and aborts the process
-(no exception to catch), without naming the library. Loading each shared library by name with
-ctypes, before the QApplication exists, finds the missing ones, so the app can say which
-packages to install. Linux only; nothing here imports Qt.
+(no exception to catch), without naming the library. Asking the dynamic loader (``ldd``) about
+the installed plugin, before the QApplication exists, finds the missing ones, so the app can say
+which packages to install. Linux only; nothing here imports Qt.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import sys
@@ -63,18 +62,47 @@ def uses_xcb(environ: dict[str, str] | os._Environ = os.environ, platform: str =
     return bool(environ.get("DISPLAY"))
 
 
-def _loads(soname: str) -> bool:
+def plugin_file() -> str | None:
+    """PySide6's xcb platform plugin, found without importing Qt (None: not there)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("PySide6")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = os.path.join(folder, "Qt", "plugins", "platforms", "libqxcb.so")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def _unresolved(plugin: str) -> list[str] | None:
+    """The sonames the dynamic loader cannot find for ``plugin`` (``ldd``'s "not found"), or
+    None when that cannot be told (no ldd): then nothing is reported missing."""
+    import subprocess
+
     try:
-        ctypes.CDLL(soname)
-    except OSError:
-        return False
-    return True
+        out = subprocess.run(["ldd", plugin], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return not_found(out)
 
 
-def missing_libraries(load: Callable[[str], bool] | None = None) -> list[SystemLibrary]:
-    """The libraries of :data:`XCB_LIBRARIES` that cannot be loaded here."""
-    load = load or _loads
-    missing = [lib for lib in XCB_LIBRARIES if not load(lib.soname)]
+def not_found(ldd_output: str) -> list[str]:
+    """The sonames ``ldd`` printed as "libX.so.N => not found"."""
+    return [line.split("=>")[0].strip() for line in ldd_output.splitlines()
+            if "=>" in line and "not found" in line.split("=>", 1)[1]]
+
+
+def missing_libraries(unresolved: Callable[[str], list[str] | None] | None = None,
+                      plugin: str | None = None) -> list[SystemLibrary]:
+    """The libraries the installed xcb plugin needs that cannot be loaded here, with their
+    packages (:data:`XCB_LIBRARIES`; one not in that table is named with its soname only). Only
+    what the plugin itself asks for counts, so a list that is out of date never blocks a start."""
+    plugin = plugin or plugin_file()
+    if plugin is None:
+        return []
+    names = (unresolved or _unresolved)(plugin) or []
+    known = {lib.soname: lib for lib in XCB_LIBRARIES}
+    missing = [known.get(name, SystemLibrary(name, "", "")) for name in names]
     if missing:
         log.warning("missing for Qt's xcb platform: %s", ", ".join(m.soname for m in missing))
     return missing
@@ -82,11 +110,12 @@ def missing_libraries(load: Callable[[str], bool] | None = None) -> list[SystemL
 
 def install_advice(missing: list[SystemLibrary]) -> str:
     """What to tell the user: the libraries, and the packages that bring them."""
-    debian = " ".join(dict.fromkeys(m.debian for m in missing))
-    fedora = " ".join(dict.fromkeys(m.fedora for m in missing))
+    debian = " ".join(dict.fromkeys(m.debian for m in missing if m.debian))
+    fedora = " ".join(dict.fromkeys(m.fedora for m in missing if m.fedora))
     names = ", ".join(m.soname for m in missing)
+    how = (f" with `sudo apt install {debian}` (Debian/Ubuntu) or `sudo dnf install {fedora}` "
+           "(Fedora)" if debian else " (your distribution's package that holds it)")
     return (f"the desktop app cannot start: Qt's X11 platform needs {names}, which "
             f"{'is' if len(missing) == 1 else 'are'} not installed. Install "
-            f"{'it' if len(missing) == 1 else 'them'} with `sudo apt install {debian}` "
-            f"(Debian/Ubuntu) or `sudo dnf install {fedora}` (Fedora), then start again. The "
-            "command line works without them (`imgsearch --help`).")
+            f"{'it' if len(missing) == 1 else 'them'}{how}, then start again. The command line "
+            "works without them (`imgsearch --help`).")
