@@ -183,21 +183,29 @@ class MainWindow(QMainWindow):
         bar and the results shown (a folder watcher calls this when a folder comes or goes).
         Returns each library root -> offline."""
         roots = self.prefs.libraries
-        state = self._library_state(roots)
+        infos = self._library_infos()  # one catalog read for the marks and the panel
+        state = self._library_state(roots, infos)
         window_ui.fill_library_menu(self, roots, frozenset(r for r, off in state.items() if off))
         self.results_model.update_offline(state)
         self._library_offline = state
-        self._update_library_panel()
+        self._update_library_panel(infos)
         return state
 
-    def _update_library_panel(self) -> None:
+    def _library_infos(self) -> list | None:
+        """The catalog's view of each library (counts, offline as the last job found it); None
+        while no library is open or when it cannot be read (only marks and counts need it)."""
+        if self.library is None:
+            return None
+        try:
+            return self.library.libraries()
+        except Exception:  # noqa: BLE001 - only marks and counts
+            log.debug("could not list the libraries", exc_info=True)
+            return None
+
+    def _update_library_panel(self, infos: list | None = None) -> None:
         """The library panel's rows; the counts are the catalog's (read when a state changes)."""
-        infos = None
-        if self.library is not None:
-            try:
-                infos = self.library.libraries()
-            except Exception:  # noqa: BLE001 - only the counts
-                log.debug("could not count the libraries' photos", exc_info=True)
+        if infos is None:
+            infos = self._library_infos()
         queue = self.index_queue
         self.library_panel.set_libraries(library_rows(
             self.prefs.libraries, infos, self._library_offline, queue.root if queue.running
@@ -211,19 +219,15 @@ class MainWindow(QMainWindow):
             self.refresh_library_state()
         self.results_model.note_answer(hits)
 
-    def _library_state(self, roots: Sequence[str]) -> dict[str, bool]:
+    def _library_state(self, roots: Sequence[str], infos: list | None = None
+                       ) -> dict[str, bool]:
         """Each library root -> offline: not reachable (missing, or an empty mount point with
         photos in the index; the app's rule, ``scan.library_offline``, which stays so until an
-        index job finds the folder back). Their photos are kept and still found."""
+        index job finds the folder back). Their photos are kept and still found. ``infos``: the
+        catalog's libraries, read here when not given."""
         state = {r: not os.path.isdir(r) for r in roots}
-        library = self.library
-        if library is not None:
-            try:
-                for info in library.libraries():
-                    state[info.root] = state.get(info.root, False) or bool(
-                        getattr(info, "offline", False))
-            except Exception:  # noqa: BLE001 - only marks
-                log.debug("could not list the libraries", exc_info=True)
+        for info in (infos if infos is not None else self._library_infos()) or ():
+            state[info.root] = state.get(info.root, False) or bool(getattr(info, "offline", False))
         return state
 
     def check_offline_libraries(self) -> None:
