@@ -124,3 +124,22 @@ def make_window(qtbot, prefs, tmp_path, tiny_model):
     for window in windows:
         window.shutdown()
 
+
+
+@pytest.fixture
+def recorded_opener(tmp_path, monkeypatch):
+    """The desktop as app.desktop finds it: an xdg-open on PATH that notes what it is given, no
+    file manager on D-Bus. Returns ``opened()``: the paths handed to it so far, in order."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = bin_dir / "calls"
+    (bin_dir / "xdg-open").write_text(f'#!/bin/sh\necho "$1" >> "{calls}"\n')
+    (bin_dir / "xdg-open").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(bin_dir))
+
+    def opened() -> list[str]:
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    return opened

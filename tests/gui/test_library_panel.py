@@ -108,16 +108,9 @@ def test_remove_asks_then_forgets_the_library(make_window, library_dir, qtbot):
         assert panel.rows == [] and panel.empty_box.isVisibleTo(panel)
 
 
-def test_show_and_double_click_open_the_folder(make_window, library_dir, qtbot, monkeypatch,
-                                               tmp_path):
+def test_show_and_double_click_open_the_folder(make_window, library_dir, qtbot,
+                                               recorded_opener):
     """Through app.desktop, like a photo's Open (an xdg-open on PATH records what it gets)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    calls = bin_dir / "calls"
-    (bin_dir / "xdg-open").write_text(f'#!/bin/sh\necho "$1" >> "{calls}"\n')
-    (bin_dir / "xdg-open").chmod(0o755)
-    monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     window = make_window()
     index(qtbot, window, library_dir)
     panel = window.library_panel
@@ -125,7 +118,7 @@ def test_show_and_double_click_open_the_folder(make_window, library_dir, qtbot, 
     with qtbot.waitSignal(panel.revealRequested) as blocker:
         panel.list.itemDoubleClicked.emit(panel.list.item(0))
     assert blocker.args == [str(library_dir)]
-    assert calls.read_text().splitlines() == [str(library_dir), str(library_dir)]
+    assert recorded_opener() == [str(library_dir), str(library_dir)]
 
 
 # ==== the file dialogs start in the last folder used ==========================================

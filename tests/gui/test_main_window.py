@@ -169,22 +169,10 @@ def test_count_and_min_score_filter_instantly(window, library_dir, qtbot):
     assert len(window.shown_hits) == 24
 
 
-def test_results_actions(window, library_dir, qtbot, monkeypatch):
+def test_results_actions(window, library_dir, qtbot, recorded_opener):
     index(qtbot, window, library_dir)
     hits = drop_and_wait(qtbot, window, library_dir / "sub0" / "photo_00.png")
-    # the desktop: an xdg-open that notes what it is given, no file manager on D-Bus
-    bin_dir = library_dir.parent / "bin"
-    bin_dir.mkdir()
-    calls = bin_dir / "calls"
-    (bin_dir / "xdg-open").write_text(f'#!/bin/sh\necho "$1" >> "{calls}"\n')
-    (bin_dir / "xdg-open").chmod(0o755)
-    monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(bin_dir))
-
-    def opened() -> list[str]:
-        return calls.read_text().splitlines() if calls.exists() else []
-
+    opened = recorded_opener
     # a double click (or Enter) is one "activated": the photo is opened once
     window.results_view.activated.emit(window.results_model.index(0))
     assert opened() == [hits[0].path]
