@@ -198,3 +198,15 @@ class WriterBusyError(RuntimeError):
         holder = f"the {what or 'writer'} of pid {pid}" if pid else "another process"
         super().__init__(f"{self.data_dir} is being written by {holder}; try again when it has "
                          "finished (or leave out --no-wait to wait for it)")
+
+
+class TrashJournalError(StorageError):
+    """The undo list of photos moved to the trash (app/trash.py) cannot be used: written by a
+    newer version, or unreadable. Nothing was moved because of it: the photos already trashed
+    are safe in the system trash, from where they can be put back by hand."""
+
+    def __init__(self, path: str | os.PathLike[str], detail: str) -> None:
+        self.path = str(path)
+        self.detail = detail
+        super().__init__(f"Cannot use the list of photos moved to the trash ({self.path}): {detail}. "
+                         "Photos trashed before are in the system trash and can be put back from there.")
