@@ -95,9 +95,23 @@ _MIGRATE_2 = "-- paths that are not valid UTF-8 are stored as BLOBs of their byt
 #: would leave it stale, hence the new version.
 _MIGRATE_3 = "CREATE TABLE IF NOT EXISTS undo_log (seq INTEGER PRIMARY KEY, stmt TEXT NOT NULL);"
 
+#: Version 4, for the duplicate finder (app/duplicates): ``vectors.thumb``, a photo's tiny grey
+#: thumbprint (base/thumbprint.py) written with its vector, from which the finder compares all
+#: eight orientations of every photo without decoding it again; and ``distinct_pairs``, pairs of
+#: file contents (fast hashes, which a model change keeps) the user said are not duplicates.
+_MIGRATE_4 = """
+        ALTER TABLE vectors ADD COLUMN thumb BLOB;
+        CREATE TABLE IF NOT EXISTS distinct_pairs (
+            a TEXT NOT NULL,                 -- the smaller fast hash of the pair
+            b TEXT NOT NULL,
+            added REAL NOT NULL,
+            PRIMARY KEY (a, b)
+        );
+"""
+
 _TABLES = {  # table -> (primary key, columns): the tables the undo log covers
     "libraries": ("id", ("id", "root", "added", "last_indexed")),
-    "vectors": ("id", ("id", "fast_hash", "full_hash")),
+    "vectors": ("id", ("id", "fast_hash", "full_hash", "thumb")),
     "files": ("id", ("id", "library_id", "path", "size", "mtime_ns", "fast_hash", "status",
                      "reason", "vector_id", "updated")),
     "meta": ("key", ("key", "value")),
@@ -125,7 +139,8 @@ def _undo_triggers() -> str:
 
 
 #: (version, SQL script) in order; a new schema version appends one entry.
-MIGRATIONS: list[tuple[int, str]] = [(1, _MIGRATE_1), (2, _MIGRATE_2), (3, _MIGRATE_3)]
+MIGRATIONS: list[tuple[int, str]] = [(1, _MIGRATE_1), (2, _MIGRATE_2), (3, _MIGRATE_3),
+                                     (4, _MIGRATE_4)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -494,11 +509,44 @@ class Catalog:
         return [self._file(r) for r in rows]
 
     # ------------------------------------------------------------------ vectors
-    def add_vector(self, vector_id: int, fast_hash: str, full_hash: str | None = None) -> None:
+    def add_vector(self, vector_id: int, fast_hash: str, full_hash: str | None = None,
+                   thumb: bytes | None = None) -> None:
         self._write(
-            "INSERT INTO vectors(id, fast_hash, full_hash) VALUES (?, ?, ?)",
-            (vector_id, fast_hash, full_hash),
+            "INSERT INTO vectors(id, fast_hash, full_hash, thumb) VALUES (?, ?, ?, ?)",
+            (vector_id, fast_hash, full_hash, thumb),
         )
+
+    def thumbprints(self) -> dict[int, bytes]:
+        """vector id -> thumbprint, for the vectors that have one."""
+        rows = self._read("SELECT id, thumb FROM vectors WHERE thumb IS NOT NULL")
+        return {int(v): bytes(t) for v, t in rows}
+
+    def set_thumbprints(self, thumbs: dict[int, bytes]) -> None:
+        """Thumbprints computed after the fact (a catalog from before version 4)."""
+        with self.transaction():
+            self._write_many("UPDATE vectors SET thumb = ? WHERE id = ?",
+                             ((t, int(v)) for v, t in thumbs.items()))
+
+    def indexed_files(self) -> list[FileRecord]:
+        """Every file that has a vector (searchable), by vector then path."""
+        rows = self._read(f"SELECT {_FILE_COLS} FROM files WHERE status = 'indexed' AND "
+                          "vector_id IS NOT NULL ORDER BY vector_id, path")
+        return [self._file(r) for r in rows]
+
+    # ------------------------------------------------------------------ not duplicates
+    def add_distinct_pairs(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Remember that these contents (fast hashes) are not duplicates of each other; returns
+        how many pairs were new."""
+        rows = {(min(a, b), max(a, b)) for a, b in pairs if a != b}
+        before = self._conn.total_changes
+        with self.transaction():
+            self._write_many("INSERT OR IGNORE INTO distinct_pairs(a, b, added) VALUES (?, ?, ?)",
+                             ((a, b, time.time()) for a, b in sorted(rows)))
+        return self._conn.total_changes - before
+
+    def distinct_pairs(self) -> set[tuple[str, str]]:
+        """The pairs the user said are not duplicates, each as (smaller, larger) fast hash."""
+        return {(a, b) for a, b in self._read("SELECT a, b FROM distinct_pairs")}
 
     def vectors_by_fast_hash(self, fast_hash: str) -> list[tuple[int, str | None]]:
         rows = self._read(

@@ -575,7 +575,7 @@ def record(job: IndexJob, grp: Group, res: EmbedResult, ids: Iterator[int],
     buffer.append(vid, res.vector)
 
     def assign() -> None:  # staged: written right after the store save that holds ``vid``
-        cat.add_vector(vid, grp.rep.fast, grp.rep.full)
+        cat.add_vector(vid, grp.rep.fast, grp.rep.full, res.thumbprint)
         for w in members:
             assert w.row is not None
             _write(cat, w.row.id, w.file, w.fast, STATUS_INDEXED, None, vid)

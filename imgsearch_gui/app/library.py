@@ -44,11 +44,12 @@ One writer per data dir, any number of readers (app/writer_lock.py):
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -56,10 +57,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imgsearch_gui.app import indexing, scan, search
+from imgsearch_gui.app import duplicates, indexing, scan, search
 from imgsearch_gui.app.augmented import is_current, open_augmented, sync_augmented
 from imgsearch_gui.app.catalog import Catalog
 from imgsearch_gui.app.config import save_config
+from imgsearch_gui.app.duplicates import DuplicateReport, FinderOptions
 from imgsearch_gui.app.search import Query
 from imgsearch_gui.app.writer_lock import WriterLock
 from imgsearch_gui.base.config import EmbedderConfig
@@ -314,11 +316,12 @@ class ImageLibrary:
             self._end_write(failed)
 
     # ------------------------------------------------------------------ writing
-    def _wait_for_writer(self, what: str, cancel: CancelToken | None = None
-                         ) -> Iterator[Progress]:
+    def _wait_for_writer(self, what: str, cancel: CancelToken | None = None,
+                         wait: bool | None = None) -> Iterator[Progress]:
         """Take the writer lock (waiting for another process); True when taken (False: cancelled
         while waiting). Progress events of stage "wait" say for whom it waits."""
-        messages = self._writer.acquire(what, wait=self.wait_for_writer, cancel=cancel)
+        wait = self.wait_for_writer if wait is None else wait
+        messages = self._writer.acquire(what, wait=wait, cancel=cancel)
         while True:
             try:
                 message = next(messages)
@@ -329,9 +332,9 @@ class ImageLibrary:
             yield Progress("wait", 0, 0, None, message=message)
 
     @contextmanager
-    def _writing(self, what: str) -> Iterator[None]:
+    def _writing(self, what: str, wait: bool | None = None) -> Iterator[None]:
         """Hold the writer lock for a write that is not a generator (see _begin_write)."""
-        for _ in self._wait_for_writer(what):
+        for _ in self._wait_for_writer(what, wait=wait):
             pass
         failed = False
         try:
@@ -696,6 +699,46 @@ class ImageLibrary:
 
             self._catalog.stage(remove)
             self._save_and_commit()
+
+    # ------------------------------------------------------------------ duplicates
+    def find_duplicates(self, options: FinderOptions | None = None,
+                        cancel: CancelToken | None = None
+                        ) -> Iterator[Progress | DuplicateReport]:
+        """Exact and near-duplicate groups among the indexed photos (app/duplicates/finder.py);
+        thumbprints an older catalog lacked are stored afterwards when no one else writes."""
+        self._refresh_for_read()
+        self._check_usable()
+        for event in duplicates.run(self._catalog, self._store, options, cancel):
+            if isinstance(event, DuplicateReport) and event.new_thumbprints:
+                self._store_thumbprints(event.new_thumbprints)
+            yield event
+
+    def _store_thumbprints(self, thumbs: dict[int, bytes]) -> None:
+        try:
+            with self._job_lock, self._writing("storing thumbprints", wait=False):
+                self._catalog.set_thumbprints(thumbs)
+        except (WriterBusyError, StorageError) as exc:  # derived: made again next time
+            log.info("thumbprints not stored (%s)", exc)
+
+    def mark_not_duplicates(self, paths: Sequence[str]) -> int:
+        """Remember that these photos are not duplicates of each other (by content: it holds
+        after a move, a rename or a model change); returns how many pairs were new."""
+        hashes = duplicates.content_hashes(self._catalog, paths)
+        with self._job_lock, self._writing("remembering photos that are not duplicates"):
+            return self._catalog.add_distinct_pairs(itertools.combinations(hashes, 2))
+
+    def forget_files(self, paths: Sequence[str]) -> int:
+        """Take files that are gone (moved to the trash) out of the catalog and their vectors,
+        if no other file uses them, out of the index; returns how many files."""
+        with self._job_lock, self._writing("forgetting removed photos"):
+            ids = duplicates.file_ids(self._catalog, paths)
+            with self._catalog.transaction():
+                self._catalog.delete_files(ids)
+            orphans = self._catalog.orphan_vectors()
+            self._store.remove(orphans)
+            self._catalog.stage(lambda: self._catalog.delete_vectors(orphans))
+            self._save_and_commit()
+            return len(ids)
 
     def stats(self) -> IndexStats:
         self._refresh_for_read()

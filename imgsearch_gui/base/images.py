@@ -250,3 +250,13 @@ def _header(path: str | os.PathLike[str], size: int = 64) -> bytes:
             return fh.read(size)
     except OSError:
         return b""
+
+
+def pixel_count(path: str | os.PathLike[str]) -> int | None:
+    """Width x height from the photo's header, without decoding it (HEIC too; a RAW's embedded
+    preview is not read); None when the header cannot be read."""
+    try:
+        with _open(path) as im:
+            return int(im.width) * int(im.height)
+    except Exception:  # noqa: BLE001 - an odd or RAW file: unknown size, never an error
+        return None

@@ -1,4 +1,4 @@
-"""Command line: ``imgsearch index|watch|search|eval|whiten|info|finetune|gui|desktop-entry``.
+"""Command line: ``imgsearch index|watch|search|eval|whiten|info|finetune|duplicates|gui|...``.
 
 Every command takes ``--data-dir`` (where the index lives) and the model flags; without model
 flags the settings the data dir was indexed with are used, so ``search`` matches ``index``.
@@ -21,7 +21,7 @@ from imgsearch_gui import __version__
 from imgsearch_gui.base.errors import StorageError, StorageWriteError, UserError, WriterBusyError
 from imgsearch_gui.base.logs import FILE_ONLY, setup_logging
 from imgsearch_gui.base.pathtext import display_path
-from imgsearch_gui.cli import desktop, index, search, watch
+from imgsearch_gui.cli import desktop, duplicates, index, search, watch
 from imgsearch_gui.cli import eval as eval_cmd
 from imgsearch_gui.cli import finetune as finetune_cmd
 from imgsearch_gui.cli.common import common_parser, fill_global_defaults, global_options
@@ -43,12 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_parsers(sub, parents)
     desktop.add_parsers(sub, parents)
     finetune_cmd.add_parser(sub, parents)
+    duplicates.add_parser(sub, parents)
     return parser
 
 
 COMMANDS = {"index": index.run_index, "watch": watch.run, "search": search.run, "eval": eval_cmd.run,
             "whiten": index.run_whiten, "info": index.run_info, "gui": desktop.run_gui,
-            "finetune": finetune_cmd.run, "desktop-entry": desktop.run_desktop_entry}
+            "finetune": finetune_cmd.run, "desktop-entry": desktop.run_desktop_entry,
+            "duplicates": duplicates.run}
 
 
 #: what an expected error exits with, first match wins (README, `imgsearch index --help`)

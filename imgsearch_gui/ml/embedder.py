@@ -23,6 +23,7 @@ from imgsearch_gui.base.config import EmbedderConfig, decode_workers
 from imgsearch_gui.base.errors import DeviceUnavailableError, ImageError, WhiteningError
 from imgsearch_gui.base.images import load_image
 from imgsearch_gui.base.meta import ModelMeta
+from imgsearch_gui.base.thumbprint import thumbprint_of_array
 from imgsearch_gui.base.types import CancelToken
 from imgsearch_gui.ml.backbones import DeferredBackbone, LoadedBackbone
 from imgsearch_gui.ml.batching import embed_by_shape
@@ -43,6 +44,8 @@ class EmbedResult:
     path: str
     vector: np.ndarray | None
     error: str | None = None
+    #: the decoded photo's 16x16 grey thumbnail (base/thumbprint.py), kept with its vector
+    thumbprint: bytes | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -241,12 +244,13 @@ class Embedder:
                         exc_info=True)
             return [(i, self._embed_alone(path, t)) for i, path, t in decoded]
         assert vectors is not None  # no cancel token: never None
-        return [(i, EmbedResult(path, vec, None))
-                for (i, path, _), vec in zip(decoded, vectors, strict=True)]
+        return [(i, EmbedResult(path, vec, None, thumbprint_of_array(t.numpy())))
+                for (i, path, t), vec in zip(decoded, vectors, strict=True)]
 
     def _embed_alone(self, path: str, image: torch.Tensor) -> EmbedResult:
         try:
-            return EmbedResult(path, self.embed_batch(image[None])[0], None)
+            return EmbedResult(path, self.embed_batch(image[None])[0], None,
+                               thumbprint_of_array(image.numpy()))
         except Exception as exc:  # noqa: BLE001 - one bad file must never stop indexing
             log.exception("embedding %s (%dx%d px) failed", path, image.shape[-1], image.shape[-2])
             return EmbedResult(path, None, f"could not be embedded ({type(exc).__name__}: {exc})")

@@ -1,0 +1,298 @@
+"""The duplicate finder: exact and near-duplicate groups over the indexed photos.
+
+A plain generator (progress, then a :class:`DuplicateReport`) that checks a cancel token, so
+the CLI and the GUI's worker run the same code:
+
+1. files: every indexed file under the chosen roots that is still there;
+2. exact: files that share a vector have the same content (indexing compared their hashes;
+   files over 128 KiB are hashed whole again here, as a move to the trash will follow);
+3. candidates (candidates.py): nearest neighbours by descriptor and by thumbprint in all eight
+   orientations, minus the pairs the user said are not duplicates;
+4. verification (ml/same_photo.py) of each candidate, in a thread pool: only the same photo, not
+   another shot of the same scene, passes;
+5. groups: connected verified pairs, the copy to keep picked by the rule (keep.py), ordered by
+   the bytes they would free.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from imgsearch_gui.app import scan
+from imgsearch_gui.app.catalog import Catalog, FileRecord
+from imgsearch_gui.app.duplicates import candidates as cands
+from imgsearch_gui.app.duplicates.keep import sort_key
+from imgsearch_gui.app.duplicates.model import (
+    DuplicateFile,
+    DuplicateGroup,
+    DuplicateReport,
+    FinderOptions,
+    GroupKind,
+)
+from imgsearch_gui.base.errors import ImageError
+from imgsearch_gui.base.images import load_image, pixel_count
+from imgsearch_gui.base.thumbprint import thumbprint
+from imgsearch_gui.base.types import CancelToken, Progress, SkippedFile
+from imgsearch_gui.index.store import VectorStore
+from imgsearch_gui.ml.same_photo import SIDE, PhotoFeatures, Verdict, compare
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 64  # pairs verified between two progress reports / cancel checks
+
+
+@dataclass
+class _Scope:
+    """The files the finder looks at, by vector."""
+
+    files: dict[int, list[FileRecord]]
+    unreadable: list[SkippedFile]
+
+
+def run(catalog: Catalog, store: VectorStore, options: FinderOptions | None = None,
+        cancel: CancelToken | None = None) -> Iterator[Progress | DuplicateReport]:
+    """Progress events, then the report (nothing more when cancelled)."""
+    options = options or FinderOptions()
+    cancel = cancel or CancelToken()
+    start = time.perf_counter()
+    yield Progress("scan", 0, 0, None, message="Reading the catalog")
+    scope = _scope(catalog, store, options.roots)
+    exact = yield from _exact_sets(scope, cancel)
+    thumbs, new_thumbs = yield from _thumbprints(catalog, scope, cancel)
+    if cancel.cancelled:
+        return
+    pairs = _candidates(catalog, store, scope, thumbs, options)
+    verified = yield from _verify(scope, pairs, options, cancel)
+    if verified is None:
+        return
+    groups = _groups(scope, exact, verified, options)
+    yield DuplicateReport(tuple(groups), sum(len(v) for v in scope.files.values()), len(pairs),
+                          time.perf_counter() - start, tuple(scope.unreadable), new_thumbs)
+
+
+# ---------------------------------------------------------------------- 1. files
+def _scope(catalog: Catalog, store: VectorStore, roots: Sequence[str]) -> _Scope:
+    offline = catalog.offline_library_roots()
+    libs = {lib.id: lib.root for lib in catalog.libraries()}
+    prefixes = [scan.normalize_root(r) for r in roots]
+    files: dict[int, list[FileRecord]] = defaultdict(list)
+    unreadable: list[SkippedFile] = []
+    for rec in catalog.indexed_files():
+        if libs.get(rec.library_id) in offline or rec.vector_id not in store:
+            continue
+        if prefixes and not any(_under(rec.path, p) for p in prefixes):
+            continue
+        if not _unchanged(rec):
+            unreadable.append(SkippedFile(rec.path, "changed or gone since it was indexed"))
+            continue
+        files[int(rec.vector_id)].append(rec)
+    return _Scope(dict(files), unreadable)
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _unchanged(rec: FileRecord) -> bool:
+    try:
+        st = os.stat(rec.path)
+    except OSError:
+        return False
+    return st.st_size == rec.size and st.st_mtime_ns == rec.mtime_ns
+
+
+# ---------------------------------------------------------------------- 2. exact
+def _exact_sets(scope: _Scope, cancel: CancelToken
+                ) -> Iterator[Progress] | list[list[FileRecord]]:
+    """Per shared vector, the files whose whole content is the same (more than one)."""
+    shared = [recs for recs in scope.files.values() if len(recs) > 1]
+    out: list[list[FileRecord]] = []
+    for n, recs in enumerate(shared, start=1):
+        if cancel.cancelled:
+            break
+        by_hash: dict[str, list[FileRecord]] = defaultdict(list)
+        for rec in recs:
+            by_hash[_content_hash(rec)].append(rec)
+        out += [same for key, same in by_hash.items() if len(same) > 1 and key]
+        if n % 50 == 0 or n == len(shared):
+            yield Progress("hash", n, len(shared), recs[0].path, message="Comparing identical files")
+    return out
+
+
+def _content_hash(rec: FileRecord) -> str:
+    if scan.fast_hash_is_full(rec.size):
+        return rec.fast_hash or ""
+    try:
+        return scan.full_hash(rec.path)
+    except OSError:
+        return ""
+
+
+# ---------------------------------------------------------------------- 3. candidates
+def _thumbprints(catalog: Catalog, scope: _Scope, cancel: CancelToken
+                 ) -> Iterator[Progress] | tuple[dict[int, bytes], dict[int, bytes]]:
+    """Every vector's thumbprint; those an older catalog lacks are made from the photo."""
+    stored = catalog.thumbprints()
+    thumbs = {v: stored[v] for v in scope.files if v in stored}
+    missing = [v for v in scope.files if v not in stored]
+    new: dict[int, bytes] = {}
+    for n, vid in enumerate(missing, start=1):
+        if cancel.cancelled:
+            break
+        path = scope.files[vid][0].path
+        try:
+            new[vid] = thumbprint(load_image(path, max_side=32))
+        except ImageError as exc:
+            scope.unreadable.append(SkippedFile(path, exc.reason))
+        if n % 25 == 0 or n == len(missing):
+            yield Progress("thumbs", n, len(missing), path, message="Reading older photos")
+    thumbs.update(new)
+    return thumbs, new
+
+
+def _candidates(catalog: Catalog, store: VectorStore, scope: _Scope, thumbs: dict[int, bytes],
+                options: FinderOptions) -> list[cands.Candidate]:
+    vids = sorted(scope.files)
+    pairs = cands.merged(
+        cands.from_index(store, vids, options.neighbours, options.min_cosine),
+        cands.from_thumbprints(thumbs, options.turned_neighbours, options.min_thumb_correlation))
+    distinct = catalog.distinct_pairs()
+    if not distinct:
+        return pairs
+    hashes = {v: {r.fast_hash for r in recs if r.fast_hash} for v, recs in scope.files.items()}
+    return [p for p in pairs if not _said_distinct(hashes[p.a], hashes[p.b], distinct)]
+
+
+def _said_distinct(a: set[str], b: set[str], distinct: set[tuple[str, str]]) -> bool:
+    return any((min(x, y), max(x, y)) in distinct for x in a for y in b)
+
+
+# ---------------------------------------------------------------------- 4. verification
+class _FeatureCache:
+    """Each photo's features, made once and dropped when no pair left needs them."""
+
+    def __init__(self, scope: _Scope, pairs: Sequence[cands.Candidate]) -> None:
+        self._scope = scope
+        self._uses = Counter(v for p in pairs for v in (p.a, p.b))
+        self._features: dict[int, PhotoFeatures | None] = {}
+        self._lock = threading.Lock()
+
+    def load(self, vid: int) -> None:
+        if vid in self._features:
+            return
+        path = self._scope.files[vid][0].path
+        try:
+            image = load_image(path, max_side=SIDE)
+            feats: PhotoFeatures | None = PhotoFeatures.of(np.asarray(image.convert("L")))
+        except ImageError as exc:
+            with self._lock:
+                self._scope.unreadable.append(SkippedFile(path, exc.reason))
+            feats = None
+        self._features[vid] = feats
+
+    def get(self, vid: int) -> PhotoFeatures | None:
+        return self._features[vid]
+
+    def done(self, pair: cands.Candidate) -> None:
+        for vid in (pair.a, pair.b):
+            self._uses[vid] -= 1
+            if self._uses[vid] <= 0:
+                self._features.pop(vid, None)
+
+
+def _verify(scope: _Scope, pairs: Sequence[cands.Candidate], options: FinderOptions,
+            cancel: CancelToken) -> Iterator[Progress] | dict[tuple[int, int], Verdict] | None:
+    """The verdicts of the pairs that are the same photo (None when cancelled)."""
+    cache = _FeatureCache(scope, pairs)
+    same: dict[tuple[int, int], Verdict] = {}
+    rate_start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=max(1, options.workers),
+                            thread_name_prefix="duplicates") as pool:
+        for start in range(0, len(pairs), _CHUNK):
+            if cancel.cancelled:
+                return None
+            chunk = pairs[start:start + _CHUNK]
+            needed = sorted({v for p in chunk for v in (p.a, p.b)})
+            list(pool.map(cache.load, needed))
+            for pair, verdict in zip(chunk, pool.map(lambda p: _check(cache, p), chunk),
+                                     strict=True):
+                if verdict is not None and verdict.same:
+                    same[(pair.a, pair.b)] = verdict
+                cache.done(pair)
+            done = start + len(chunk)
+            rate = done / max(1e-6, time.perf_counter() - rate_start)
+            yield Progress("verify", done, len(pairs), scope.files[chunk[-1].b][0].path, rate,
+                           (len(pairs) - done) / rate if rate > 0 else None,
+                           message="Comparing look-alike photos")
+    return same
+
+
+def _check(cache: _FeatureCache, pair: cands.Candidate) -> Verdict | None:
+    a, b = cache.get(pair.a), cache.get(pair.b)
+    if a is None or b is None:
+        return None
+    return compare(a, b, mirrored_first=pair.mirrored)
+
+
+# ---------------------------------------------------------------------- 5. groups
+def _groups(scope: _Scope, exact: list[list[FileRecord]], verified: dict[tuple[int, int], Verdict],
+            options: FinderOptions) -> list[DuplicateGroup]:
+    parent: dict[int, int] = {}
+
+    def root(v: int) -> int:
+        while parent.get(v, v) != v:
+            parent[v] = parent.get(parent[v], parent[v])
+            v = parent[v]
+        return v
+
+    for a, b in verified:
+        parent[root(a)] = root(b)
+    members: dict[int, list[int]] = defaultdict(list)
+    for vid in {v for pair in verified for v in pair}:
+        members[root(vid)].append(vid)
+    identical = {rec.id: i for i, same in enumerate(exact) for rec in same}
+    groups = [_group(scope, vids, verified, identical, options) for vids in members.values()]
+    grouped = {v for vids in members.values() for v in vids}
+    groups += [_group(scope, [int(same[0].vector_id)], verified, identical, options, same)
+               for same in exact if same[0].vector_id not in grouped]
+    groups = [g for g in groups if len(g.files) > 1]
+    return sorted(groups, key=lambda g: (-g.freed, g.kept.path))
+
+
+def _group(scope: _Scope, vids: list[int], verified: dict[tuple[int, int], Verdict],
+           identical: dict[int, int], options: FinderOptions,
+           only: list[FileRecord] | None = None) -> DuplicateGroup:
+    records = only or [rec for v in vids for rec in scope.files[v]]
+    sized = [DuplicateFile(r.path, r.size, r.mtime_ns, pixel_count(r.path), 1.0, False, False,
+                           r.fast_hash) for r in records]
+    ranked = sorted(zip(sized, records, strict=True), key=lambda fr: sort_key(options.keep_rule)(fr[0]))
+    keeper, keeper_rec = ranked[0]
+    files = []
+    for file, rec in ranked:
+        same_bytes = rec is keeper_rec or identical.get(rec.id, -1) == identical.get(
+            keeper_rec.id, -2)
+        score = 1.0 if same_bytes else _score(int(keeper_rec.vector_id), int(rec.vector_id),
+                                              verified)
+        files.append(DuplicateFile(file.path, file.size, file.mtime_ns, file.pixels,
+                                   round(score, 4), rec is keeper_rec, same_bytes, rec.fast_hash))
+    kind = GroupKind.EXACT if len(vids) == 1 else GroupKind.NEAR
+    return DuplicateGroup(kind, tuple(files))
+
+
+def _score(keeper: int, vid: int, verified: dict[tuple[int, int], Verdict]) -> float:
+    """How well ``vid`` agrees with the kept photo (or, joined through another copy, its best)."""
+    direct = verified.get((min(keeper, vid), max(keeper, vid)))
+    if direct is not None:
+        return direct.agreement
+    if keeper == vid:
+        return 1.0
+    return max((v.agreement for pair, v in verified.items() if vid in pair), default=0.0)
