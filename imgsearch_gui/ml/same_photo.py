@@ -30,6 +30,8 @@ SIDE = 384
 MIN_INLIERS = 10
 #: the blocks' agreement (10th percentile of their correlations) a copy reaches
 MIN_AGREEMENT = 0.6
+#: a fitted scale beyond this (either way) is a degenerate fit, not a resized copy
+MIN_SCALE = 1 / 12
 #: a copy is turned by quarter turns: a tilt further than this from one is another shot
 MAX_TILT_DEGREES = 1.5
 #: the smaller photo lies at least this much within the larger (a crop lies wholly inside;
@@ -79,12 +81,14 @@ class Verdict:
 
 
 def _fit(grey: np.ndarray) -> np.ndarray:
+    """Longest side :data:`SIDE`: small photos are enlarged too (ORB finds next to no keypoints
+    on an 80-pixel thumbnail, which is what a downscaled copy of a small photo is)."""
     h, w = grey.shape
     scale = SIDE / max(h, w)
-    if scale >= 1:
+    if abs(scale - 1) < 0.02:
         return grey
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
 def _detector() -> cv2.ORB:
@@ -95,7 +99,9 @@ def _detector() -> cv2.ORB:
 
 
 def _keypoints(grey: np.ndarray) -> Keypoints:
-    kp, desc = _detector().detectAndCompute(grey, None)
+    """ORB keypoints of the equalised photo: a dark, low-contrast photo (a black garment on a
+    bed) has next to none otherwise. ORB compares intensities, which equalising keeps in order."""
+    kp, desc = _detector().detectAndCompute(cv2.equalizeHist(grey), None)
     if desc is None:
         return Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
     return Keypoints(np.float32([k.pt for k in kp]), desc)
@@ -146,6 +152,10 @@ def _tilt(matrix: np.ndarray) -> float:
     return abs((angle + 45.0) % 90.0 - 45.0)
 
 
+def _scale(matrix: np.ndarray) -> float:
+    return float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+
+
 def _invert(matrix: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(matrix)
 
@@ -154,7 +164,7 @@ def _warp(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> tupl
                                                                                    np.ndarray]:
     """``image`` warped by ``matrix`` into a frame of ``shape``, and where it landed."""
     h, w = shape
-    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    scale = _scale(matrix)
     src = image.astype(np.float32)
     if scale < 0.8:  # shrinking: blur first, or the warp aliases
         src = cv2.GaussianBlur(src, (0, 0), 0.5 / scale)
@@ -197,11 +207,12 @@ def _correlation(x: np.ndarray, y: np.ndarray) -> float | None:
 def _verdict(a: PhotoFeatures, b_grey: np.ndarray, b_points: Keypoints, mirrored: bool
              ) -> Verdict:
     matrix, inliers = _align(a.upright, b_points)
-    if matrix is None or inliers < MIN_INLIERS or _tilt(matrix) > MAX_TILT_DEGREES:
+    if (matrix is None or inliers < MIN_INLIERS or _tilt(matrix) > MAX_TILT_DEGREES
+            or not MIN_SCALE <= _scale(matrix) <= 1 / MIN_SCALE):
         return Verdict(False, 0.0, inliers, mirrored)
     inverse = _invert(matrix)
     # compare in the frame of the photo shown smaller, so the other one is shrunk, not magnified
-    if np.sqrt(abs(np.linalg.det(matrix[:, :2]))) > 1.0:
+    if _scale(matrix) > 1.0:
         frame, other, to_frame = b_grey, a.grey, inverse
     else:
         frame, other, to_frame = a.grey, b_grey, matrix

@@ -233,14 +233,18 @@ def _verify(scope: _Scope, pairs: Sequence[cands.Candidate], options: FinderOpti
             yield Progress("verify", done, len(pairs), scope.files[chunk[-1].b][0].path, rate,
                            (len(pairs) - done) / rate if rate > 0 else None,
                            message="Comparing look-alike photos")
-    return same
+    return None if cancel.cancelled else same
 
 
 def _check(cache: _FeatureCache, pair: cands.Candidate) -> Verdict | None:
     a, b = cache.get(pair.a), cache.get(pair.b)
     if a is None or b is None:
         return None
-    return compare(a, b, mirrored_first=pair.mirrored)
+    try:
+        return compare(a, b, mirrored_first=pair.mirrored)
+    except Exception:  # noqa: BLE001 - one odd pair must never stop the finder
+        log.exception("comparing vectors %d and %d failed", pair.a, pair.b)
+        return None
 
 
 # ---------------------------------------------------------------------- 5. groups
