@@ -37,8 +37,12 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("folders", nargs="*", type=Path, metavar="DIR",
                    help="only photos under these folders (default: every indexed library)")
     p.add_argument("--json", action="store_true", help="the groups as one JSON object")
-    p.add_argument("--kind", choices=("all", "exact", "near"), default="all",
-                   help="which groups to show and act on (default all)")
+    p.add_argument("--kind", choices=("all", "exact", "near", "similar"), default="all",
+                   help="which groups to show and act on (default all; --trash leaves similar "
+                        "groups alone unless --kind similar)")
+    p.add_argument("--similar", action="store_true",
+                   help="also group photos that are merely alike (other shots of the same scene),"
+                        " as kind 'similar'")
     p.add_argument("--keep-rule", default=",".join(DEFAULT_RULE), metavar="RULE",
                    help="criteria, in order, for the copy to keep: "
                         + "; ".join(f"{k}: {v}" for k, v in CRITERIA.items())
@@ -62,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
     with library:
         if args.not_duplicates:
             return _not_duplicates(library, args.not_duplicates)
+        similar = args.similar or args.kind == "similar"
         report = _find(library, FinderOptions(roots=tuple(str(f) for f in args.folders),
-                                              keep_rule=rule), args)
+                                              keep_rule=rule, similar=similar), args)
         if report is None:
             print("cancelled", file=sys.stderr)
             return 1
@@ -72,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(report_json(report, groups)) + "\n")
         else:
             _print_groups(report, groups)
-        if args.trash and groups:
-            return _trash(library, data_dir, groups, args.json)
+        targets = [g for g in groups if args.kind == "similar" or str(g.kind) != "similar"]
+        if args.trash and targets:
+            return _trash(library, data_dir, targets, args.json)
     return 0
 
 

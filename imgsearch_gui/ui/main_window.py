@@ -39,6 +39,7 @@ from imgsearch_gui.base.types import IndexReport, SearchHit, SkippedFile
 from imgsearch_gui.ui import format as fmt
 from imgsearch_gui.ui import window_ui
 from imgsearch_gui.ui.dialogs.skipped import SkippedDialog
+from imgsearch_gui.ui.duplicate_finder import DuplicateFinder
 from imgsearch_gui.ui.folder_watch import LibraryWatcher
 from imgsearch_gui.ui.index_queue import IndexQueue
 from imgsearch_gui.ui.library_rows import library_rows
@@ -111,6 +112,10 @@ class MainWindow(QMainWindow):
         window_ui.setup_ui(self)  # the widgets, actions and menus, as attributes of self
         self.search = SearchController(self.models, self.query_panel, self.results_panel,
                                        self.messages, self.prefs, self)
+        self.duplicates = DuplicateFinder(self.models, self.workers, self.index_queue, self.search,
+                                          self.messages, self.data_dir,
+                                          lambda: self.prefs.libraries, self)
+        self._duplicates_dialog = None  # made when first opened
         self._connect()
         self.prefs.restore_window(self, self.splitter, default_size=(1200, 780))
         self.watch_action.setChecked(self.prefs.watch_folders if watch is None else watch)
@@ -377,7 +382,7 @@ class MainWindow(QMainWindow):
         first = self._working is None  # nothing loaded yet: the saved choice fails here
         self._unsaved = fallback if first else None
         self.index_queue.forget_rebuilds()  # other queued jobs run with the model that is back
-        self.models.switch(fallback, busy=self.index_queue.in_use())
+        self.models.switch(fallback, busy=[*self.index_queue.in_use(), *self.duplicates.in_use()])
         self.messages.warning(fallback_text(failed, fallback, exc, previous=not first), details)
 
     # ==== libraries & indexing ==============================================================
@@ -560,6 +565,18 @@ class MainWindow(QMainWindow):
         dialog.use_model.connect(self.use_finetuned)
         dialog.exec()
 
+    def open_duplicates(self) -> None:
+        """Tools ▸ Find duplicates…: the duplicate view (one, kept while the window lives)."""
+        from imgsearch_gui.ui.dialogs.duplicates import DuplicatesDialog
+
+        if self._duplicates_dialog is None:
+            self._duplicates_dialog = DuplicatesDialog(
+                self.duplicates, self.thumbnails, self.messages, lambda: self.prefs.libraries,
+                lambda title, text: self.confirm(title, text), self)
+        self._duplicates_dialog.show()
+        self._duplicates_dialog.raise_()
+        self._duplicates_dialog.activateWindow()
+
     def use_finetuned(self, checkpoint: str) -> bool:
         """Switch to a fine-tuned checkpoint (its backbone, pooling and size); re-index."""
         try:
@@ -585,7 +602,7 @@ class MainWindow(QMainWindow):
         ):
             return False
         # the old library closes once its job has ended (never under it); the new model loads then
-        self.models.switch(choice, busy=self.index_queue.stop())
+        self.models.switch(choice, busy=[*self.index_queue.stop(), *self.duplicates.stop()])
         self._unsaved = choice  # saved once it loads: a model that fails never replaces one that works
         self.search.clear_results()
         if reindex and roots:

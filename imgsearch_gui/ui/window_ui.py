@@ -149,6 +149,9 @@ def _build_actions(w: QMainWindow) -> None:
     w.finetune_action.setToolTip("Train the CNN on a labelled folder (one subfolder per "
                                  "class) so that search tells those classes apart")
     w.finetune_action.triggered.connect(w.open_finetune)
+    w.duplicates_action = _action(w, "Find &duplicates…", w.open_duplicates, None,
+                                  "Identical files and the same photo saved again (resized, "
+                                  "recoloured, turned, cropped) among the indexed photos")
     w.demo_action = _action(w, "Try the &demo photos", w.start_demo)
     w.demo_action.setToolTip("Index the demo photos that come with the app as a library "
                              "and search with one of them")
@@ -174,6 +177,7 @@ def _build_menus(w: QMainWindow) -> None:
     tools = bar.addMenu("&Tools")
     tools.addAction(w.settings_action)
     tools.addAction(w.finetune_action)
+    tools.addAction(w.duplicates_action)
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(w.demo_action)
     help_menu.addAction(w.log_action)

@@ -27,6 +27,8 @@ class Candidate:
     b: int
     #: the thumbprints matched with one of them mirrored: the verifier tries that first
     mirrored: bool = False
+    #: their descriptors' cosine, when the index proposed them (0 otherwise)
+    cosine: float = 0.0
 
 
 def from_index(store: VectorStore, vids: Sequence[int], k: int, min_cosine: float
@@ -42,7 +44,7 @@ def from_index(store: VectorStore, vids: Sequence[int], k: int, min_cosine: floa
             for other, sim in zip(labels.tolist(), sims.tolist(), strict=True):
                 if other != vid and other in wanted and sim >= min_cosine:
                     key = (min(vid, other), max(vid, other))
-                    out.setdefault(key, Candidate(*key))
+                    out.setdefault(key, Candidate(*key, cosine=float(sim)))
     return out
 
 
@@ -70,10 +72,12 @@ def from_thumbprints(thumbs: dict[int, bytes], k: int, min_correlation: float
 
 
 def merged(*sources: dict[tuple[int, int], Candidate]) -> list[Candidate]:
-    """All pairs once (a thumbprint's mirror hint wins), in a stable order."""
+    """All pairs once, with a thumbprint's mirror hint and the index's cosine, in a stable
+    order."""
     out: dict[tuple[int, int], Candidate] = {}
     for source in sources:
         for key, cand in source.items():
-            if key not in out or cand.mirrored:
-                out[key] = cand
+            known = out.get(key)
+            out[key] = cand if known is None else Candidate(
+                *key, known.mirrored or cand.mirrored, max(known.cosine, cand.cosine))
     return [out[k] for k in sorted(out)]

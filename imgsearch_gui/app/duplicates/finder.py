@@ -23,7 +23,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -74,7 +74,7 @@ def run(catalog: Catalog, store: VectorStore, options: FinderOptions | None = No
     verified = yield from _verify(scope, pairs, options, cancel)
     if verified is None:
         return
-    groups = _groups(scope, exact, verified, options)
+    groups = _groups(scope, exact, verified, options, pairs)
     yield DuplicateReport(tuple(groups), sum(len(v) for v in scope.files.values()), len(pairs),
                           time.perf_counter() - start, tuple(scope.unreadable), new_thumbs)
 
@@ -248,48 +248,70 @@ def _check(cache: _FeatureCache, pair: cands.Candidate) -> Verdict | None:
 
 
 # ---------------------------------------------------------------------- 5. groups
+class _Components:
+    """Union-find over hashable nodes."""
+
+    def __init__(self) -> None:
+        self._parent: dict[object, object] = {}
+
+    def root(self, node: object) -> object:
+        parent = self._parent
+        while parent.get(node, node) != node:
+            parent[node] = parent.get(parent[node], parent[node])
+            node = parent[node]
+        return node
+
+    def join(self, a: object, b: object) -> None:
+        self._parent[self.root(a)] = self.root(b)
+
+    def groups(self, nodes: object) -> list[list]:
+        out: dict[object, list] = defaultdict(list)
+        for node in nodes:
+            out[self.root(node)].append(node)
+        return [sorted(members) for members in out.values()]
+
+
 def _groups(scope: _Scope, exact: list[list[FileRecord]], verified: dict[tuple[int, int], Verdict],
-            options: FinderOptions) -> list[DuplicateGroup]:
-    parent: dict[int, int] = {}
-
-    def root(v: int) -> int:
-        while parent.get(v, v) != v:
-            parent[v] = parent.get(parent[v], parent[v])
-            v = parent[v]
-        return v
-
+            options: FinderOptions, pairs: Sequence[cands.Candidate] = ()) -> list[DuplicateGroup]:
+    components = _Components()
     for a, b in verified:
-        parent[root(a)] = root(b)
-    members: dict[int, list[int]] = defaultdict(list)
-    for vid in {v for pair in verified for v in pair}:
-        members[root(vid)].append(vid)
+        components.join(a, b)
+    clusters = components.groups({v for pair in verified for v in pair})
     identical = {rec.id: i for i, same in enumerate(exact) for rec in same}
-    groups = [_group(scope, vids, verified, identical, options) for vids in members.values()]
-    grouped = {v for vids in members.values() for v in vids}
-    groups += [_group(scope, [int(same[0].vector_id)], verified, identical, options, same)
-               for same in exact if same[0].vector_id not in grouped]
-    groups = [g for g in groups if len(g.files) > 1]
-    return sorted(groups, key=lambda g: (-g.freed, g.kept.path))
+    built = [(vids, _group(scope, vids, verified, identical, options)) for vids in clusters]
+    grouped = {v for vids in clusters for v in vids}
+    built += [([int(same[0].vector_id)], _group(scope, [int(same[0].vector_id)], verified,
+                                                identical, options, same))
+              for same in exact if same[0].vector_id not in grouped]
+    built = [(vids, g) for vids, g in built if len(g.files) > 1]
+    groups = [g for _, g in built]
+    if options.similar:
+        groups += _similar(scope, built, verified, pairs, options)
+    return sorted(groups, key=lambda g: (g.kind == GroupKind.SIMILAR, -g.freed, g.kept.path))
 
 
 def _group(scope: _Scope, vids: list[int], verified: dict[tuple[int, int], Verdict],
            identical: dict[int, int], options: FinderOptions,
            only: list[FileRecord] | None = None) -> DuplicateGroup:
     records = only or [rec for v in vids for rec in scope.files[v]]
-    sized = [DuplicateFile(r.path, r.size, r.mtime_ns, pixel_count(r.path), 1.0, False, False,
-                           r.fast_hash) for r in records]
-    ranked = sorted(zip(sized, records, strict=True), key=lambda fr: sort_key(options.keep_rule)(fr[0]))
-    keeper, keeper_rec = ranked[0]
+    key = sort_key(options.keep_rule)
+    ranked = sorted(((_file(r), r) for r in records), key=lambda fr: key(fr[0]))
+    keeper_rec = ranked[0][1]
     files = []
     for file, rec in ranked:
         same_bytes = rec is keeper_rec or identical.get(rec.id, -1) == identical.get(
             keeper_rec.id, -2)
         score = 1.0 if same_bytes else _score(int(keeper_rec.vector_id), int(rec.vector_id),
                                               verified)
-        files.append(DuplicateFile(file.path, file.size, file.mtime_ns, file.pixels,
-                                   round(score, 4), rec is keeper_rec, same_bytes, rec.fast_hash))
+        files.append(replace(file, score=round(score, 4), keep=rec is keeper_rec,
+                             identical=same_bytes))
     kind = GroupKind.EXACT if len(vids) == 1 else GroupKind.NEAR
     return DuplicateGroup(kind, tuple(files))
+
+
+def _file(rec: FileRecord) -> DuplicateFile:
+    return DuplicateFile(rec.path, rec.size, rec.mtime_ns, pixel_count(rec.path), 1.0, False,
+                         False, rec.fast_hash)
 
 
 def _score(keeper: int, vid: int, verified: dict[tuple[int, int], Verdict]) -> float:
@@ -300,3 +322,32 @@ def _score(keeper: int, vid: int, verified: dict[tuple[int, int], Verdict]) -> f
     if keeper == vid:
         return 1.0
     return max((v.agreement for pair, v in verified.items() if vid in pair), default=0.0)
+
+
+def _similar(scope: _Scope, built: list[tuple[list[int], DuplicateGroup]],
+             verified: dict[tuple[int, int], Verdict], pairs: Sequence[cands.Candidate],
+             options: FinderOptions) -> list[DuplicateGroup]:
+    """Groups of photos that are alike but not copies (asked for): each copy group stands in
+    by its kept file; the score is the descriptors' cosine."""
+    node_of = {v: -1 - i for i, (vids, _) in enumerate(built) for v in vids}  # a group: < 0
+    components = _Components()
+    cosine: dict[int, float] = {}
+    for p in pairs:
+        a, b = node_of.get(p.a, p.a), node_of.get(p.b, p.b)
+        if (p.a, p.b) in verified or a == b or p.cosine < options.similar_cosine:
+            continue
+        components.join(a, b)
+        for node in (a, b):
+            cosine[node] = max(cosine.get(node, 0.0), p.cosine)
+    out = []
+    for nodes in components.groups(cosine):
+        if len(nodes) < 2:
+            continue
+        files = [built[-1 - n][1].kept if n < 0 else _file(scope.files[n][0]) for n in nodes]
+        scores = [cosine[n] for n in nodes]
+        key = sort_key(options.keep_rule)
+        ranked = sorted(zip(files, scores, strict=True), key=lambda fs: key(fs[0]))
+        out.append(DuplicateGroup(GroupKind.SIMILAR, tuple(
+            replace(f, score=round(s, 4), keep=i == 0, identical=False)
+            for i, (f, s) in enumerate(ranked))))
+    return out

@@ -11,6 +11,7 @@ from imgsearch_gui.base.types import SkippedFile
 class GroupKind(str, Enum):
     EXACT = "exact"  # the same bytes
     NEAR = "near"    # the same photo re-saved, resized, recoloured, turned, mirrored or cropped
+    SIMILAR = "similar"  # only when asked: other shots of the same scene, look-alikes
 
     def __str__(self) -> str:
         return self.value
@@ -60,6 +61,9 @@ class FinderOptions:
     #: the order of the criteria that pick the copy to keep (app/duplicates/keep.py)
     keep_rule: tuple[str, ...] = ("resolution", "original", "size", "oldest")
     workers: int = 2
+    #: also group photos that are merely similar (not copies) at this cosine: off by default
+    similar: bool = False
+    similar_cosine: float = 0.8
 
 
 @dataclass(frozen=True)

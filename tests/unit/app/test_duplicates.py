@@ -167,3 +167,19 @@ def test_keep_rule_names_are_checked():
     assert parse_rule("size, oldest") == ("size", "oldest")
     with pytest.raises(UserError, match="unknown keep rule"):
         parse_rule("biggest")
+
+
+def test_similar_photos_are_grouped_only_when_asked(library):
+    """Look-alikes (with the random-weight test model every photo looks alike) are their own
+    kind of group, each copy group standing in by its kept file; never mixed into copies."""
+    plain = find(library)
+    assert all(g.kind != GroupKind.SIMILAR for g in plain.groups)
+    report = find(library, similar=True, similar_cosine=0.0)
+    copies = [g for g in report.groups if g.kind != GroupKind.SIMILAR]
+    assert [names(g) for g in copies] == [names(g) for g in plain.groups]
+    similar = [g for g in report.groups if g.kind == GroupKind.SIMILAR]
+    assert similar and report.groups[-1].kind == GroupKind.SIMILAR  # listed after the copies
+    members = set().union(*(names(g) for g in similar))
+    assert {"coffee.jpg", "rocket.jpg"} <= members
+    kept = {os.path.basename(g.kept.path) for g in copies}
+    assert members & kept and not members & {"astro-crop.jpg", "astro small.jpg"}
