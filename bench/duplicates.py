@@ -45,15 +45,15 @@ def find(library: ImageLibrary, options: FinderOptions | None = None) -> Duplica
     raise RuntimeError("no report")
 
 
-def quality(sets: Path, half: str, work: Path) -> dict:
+def quality(sets: Path, half: str, work: Path, options: FinderOptions) -> dict:
     truth = dupset.DupSet.load(sets / half)
     library = open_indexed(truth.root, work / f"data-{half}")
     with library:
-        report = find(library)
+        report = find(library, options)
         groups = [[Path(f.path) for f in g.files] for g in report.groups]
         scores = dupset.pair_scores(groups, truth)
         by_kind = dupset.recall_by_kind(groups, truth)
-        cand = candidate_recall(library, truth)
+        cand = candidate_recall(library, truth, options)
     out = {"half": half, "precision": round(scores.precision, 4), "recall": round(scores.recall, 4),
            "tp": scores.tp, "fp": scores.fp, "fn": scores.fn, "groups": len(report.groups),
            "pairs_checked": report.pairs_checked, "seconds": round(report.seconds, 2),
@@ -63,14 +63,14 @@ def quality(sets: Path, half: str, work: Path) -> dict:
     return out
 
 
-def candidate_recall(library: ImageLibrary, truth: dupset.DupSet) -> float:
+def candidate_recall(library: ImageLibrary, truth: dupset.DupSet, options: FinderOptions) -> float:
     """The share of true pairs of distinct contents that stage one proposes."""
     from imgsearch_gui.app.duplicates import finder
 
     cat, store = library.catalog, library.store
     scope = finder._scope(cat, store, ())
     thumbs = {**cat.thumbprints()}
-    pairs = finder._candidates(cat, store, scope, thumbs, FinderOptions())
+    pairs = finder._candidates(cat, store, scope, thumbs, options)
     proposed = {(p.a, p.b) for p in pairs}
     vid_of = {Path(r.path): v for v, recs in scope.files.items() for r in recs}
     want = set()
@@ -94,13 +94,13 @@ def misses(groups: list[list[Path]], truth: dupset.DupSet) -> None:
                 print(f"  wrong: {truth.kinds.get(a)} {a.name} ~ {truth.kinds.get(b)} {b.name}")
 
 
-def scale(folder: Path, n: int, work: Path) -> dict:
+def scale(folder: Path, n: int, work: Path, options: FinderOptions) -> dict:
     if not folder.exists():
         dupset.build_scale(folder, n)
     library = open_indexed(folder, work / "data-scale")
     with library:
         t0 = time.perf_counter()
-        report = find(library)
+        report = find(library, options)
         seconds = time.perf_counter() - t0
     out = {"photos": report.photos, "groups": len(report.groups),
            "pairs_checked": report.pairs_checked, "seconds": round(seconds, 1)}
@@ -117,14 +117,25 @@ def main() -> None:
     ap.add_argument("--folder", type=Path, default=Path("/tmp/dupscale"))
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--work", type=Path, default=Path("/tmp/dupbench"))
+    ap.add_argument("--k", type=int, default=FinderOptions.neighbours)
+    ap.add_argument("--min-cosine", type=float, default=FinderOptions.min_cosine)
+    ap.add_argument("--thumb-k", type=int, default=FinderOptions.turned_neighbours)
+    ap.add_argument("--min-thumb", type=float, default=FinderOptions.min_thumb_correlation)
+    ap.add_argument("--keypoints", type=int, default=0, help="ORB keypoints (default: shipped)")
     args = ap.parse_args()
+    options = FinderOptions(neighbours=args.k, min_cosine=args.min_cosine,
+                            turned_neighbours=args.thumb_k, min_thumb_correlation=args.min_thumb)
+    if args.keypoints:
+        from imgsearch_gui.ml import same_photo
+
+        same_photo.KEYPOINTS = args.keypoints
     if args.what == "quality":
         if not args.sets.exists():
             dupset.build(args.sets)
         for half in (("tune", "heldout") if args.half == "both" else (args.half,)):
-            quality(args.sets, half, args.work)
+            quality(args.sets, half, args.work, options)
     else:
-        scale(args.folder, args.n, args.work)
+        scale(args.folder, args.n, args.work, options)
 
 
 if __name__ == "__main__":

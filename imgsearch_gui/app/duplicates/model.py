@@ -53,11 +53,11 @@ class FinderOptions:
     #: only photos under these folders (default: every indexed library)
     roots: tuple[str, ...] = ()
     #: candidates per photo from the index, and the cosine they need
-    neighbours: int = 10
+    neighbours: int = 5
     min_cosine: float = 0.6
     #: candidates per photo orientation from the thumbprints, and the correlation they need
-    turned_neighbours: int = 4
-    min_thumb_correlation: float = 0.8
+    turned_neighbours: int = 3
+    min_thumb_correlation: float = 0.9
     #: the order of the criteria that pick the copy to keep (app/duplicates/keep.py)
     keep_rule: tuple[str, ...] = ("resolution", "original", "size", "oldest")
     workers: int = 2
