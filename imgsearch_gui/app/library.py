@@ -714,11 +714,19 @@ class ImageLibrary:
             yield event
 
     def _store_thumbprints(self, thumbs: dict[int, bytes]) -> None:
+        """Derived data, stored only when no one writes (neither this process's indexing job,
+        which must never find the job lock taken by it, nor another process): else made again
+        next time."""
+        if not self._job_lock.acquire(blocking=False):
+            log.info("thumbprints not stored: an indexing job runs")
+            return
         try:
-            with self._job_lock, self._writing("storing thumbprints", wait=False):
+            with self._writing("storing thumbprints", wait=False):
                 self._catalog.set_thumbprints(thumbs)
-        except (WriterBusyError, StorageError) as exc:  # derived: made again next time
+        except (WriterBusyError, StorageError) as exc:
             log.info("thumbprints not stored (%s)", exc)
+        finally:
+            self._job_lock.release()
 
     def mark_not_duplicates(self, paths: Sequence[str]) -> int:
         """Remember that these photos are not duplicates of each other (by content: it holds

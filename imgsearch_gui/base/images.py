@@ -252,11 +252,16 @@ def _header(path: str | os.PathLike[str], size: int = 64) -> bytes:
         return b""
 
 
-def pixel_count(path: str | os.PathLike[str]) -> int | None:
-    """Width x height from the photo's header, without decoding it (HEIC too; a RAW's embedded
-    preview is not read); None when the header cannot be read."""
+_TURNED_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
+
+
+def photo_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(width, height) as the photo is shown (after its EXIF turn), from its header, without
+    decoding it (HEIC too; a RAW's embedded preview is not read); None when it cannot be read."""
     try:
         with _open(path) as im:
-            return int(im.width) * int(im.height)
+            width, height = int(im.width), int(im.height)
+            turned = im.getexif().get(0x0112) in _TURNED_ORIENTATIONS
     except Exception:  # noqa: BLE001 - an odd or RAW file: unknown size, never an error
         return None
+    return (height, width) if turned else (width, height)

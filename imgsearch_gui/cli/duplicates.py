@@ -113,7 +113,8 @@ def report_json(report, groups) -> dict[str, object]:
         "groups": [{"kind": str(g.kind), "freed": g.freed,
                     "files": [path_json(f.path) | {"score": f.score, "keep": f.keep,
                                                    "identical": f.identical, "size": f.size,
-                                                   "pixels": f.pixels} for f in g.files]}
+                                                   "width": f.width, "height": f.height}
+                              for f in g.files]}
                    for g in groups],
         "photos": report.photos,
         "pairs_checked": report.pairs_checked,

@@ -164,15 +164,11 @@ class DuplicateFinder(QObject):
         return True
 
     def _hold_indexing(self, worker: Worker, hold: bool) -> None:
-        """While ``worker`` writes, the index queue starts no job (its removals' rule).
-
-        IndexQueue has no public way to hold it yet: its removals' set is used as it is."""
-        removals = self.index_queue._removals  # noqa: SLF001 - see the module docstring
+        """While ``worker`` writes, the index queue starts no job."""
         if hold:
-            removals.add(worker)
+            self.index_queue.hold(worker)
         else:
-            removals.discard(worker)
-            self.index_queue.start_next()  # indexing asked for meanwhile starts now
+            self.index_queue.release(worker)  # indexing asked for meanwhile starts now
 
     def _write_done(self, worker: Worker) -> None:
         self._hold_indexing(worker, False)

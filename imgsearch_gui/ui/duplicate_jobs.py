@@ -1,7 +1,7 @@
 """What the duplicate view's workers run: plain Python (no Qt), typed results.
 
-:func:`find` is the library's finder plus each grouped photo's width and height (read from the
-headers in the worker, not in the GUI thread); :func:`trash_copies` moves copies to the system
+:func:`find` is the library's finder, each grouped photo's width and height (as the finder read
+them from the headers, in the worker) at hand; :func:`trash_copies` moves copies to the system
 trash and takes the moved files out of the index (one job: the index never lists a file that is
 in the trash for longer than the job takes); :func:`undo_last_trash` puts the last batch back.
 """
@@ -30,7 +30,6 @@ from imgsearch_gui.ui.duplicate_plan import trash_plan
 log = logging.getLogger(__name__)
 
 Dims = tuple[int, int]
-_TURNED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
 @dataclass(frozen=True)
@@ -46,40 +45,10 @@ def find(library, options: FinderOptions, *, cancel: CancelToken) -> Iterator[Pr
     """The finder's progress, then one :class:`Found` (nothing when cancelled)."""
     for event in library.find_duplicates(options, cancel):
         if isinstance(event, DuplicateReport):
-            dims = yield from _dims(event.groups, cancel)
-            if dims is not None:
-                yield Found(event, dims)
+            yield Found(event, {f.path: (f.width, f.height) for g in event.groups
+                                for f in g.files if f.width and f.height})
             return
         yield event
-
-
-def _dims(groups: Sequence[DuplicateGroup], cancel: CancelToken
-          ) -> Iterator[Progress] | dict[str, Dims] | None:
-    paths = [f.path for g in groups for f in g.files]
-    dims: dict[str, Dims] = {}
-    for n, path in enumerate(paths, start=1):
-        if cancel.cancelled:
-            return None
-        size = photo_dims(path)
-        if size is not None:
-            dims[path] = size
-        if n % 100 == 0 or n == len(paths):
-            yield Progress("sizes", n, len(paths), path, message="Reading photo sizes")
-    return dims
-
-
-def photo_dims(path: str) -> Dims | None:
-    """Width and height from the header, turned as the EXIF orientation says; None for a
-    file PIL cannot open without decoding (RAW)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            width, height = im.size
-            turned = im.getexif().get(0x0112) in _TURNED
-    except Exception:  # noqa: BLE001 - an odd file: the pixel count is shown instead
-        return None
-    return (height, width) if turned else (width, height)
 
 
 @dataclass(frozen=True)

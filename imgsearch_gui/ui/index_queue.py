@@ -288,6 +288,14 @@ class IndexQueue(QObject):
         self.workers.start(worker)
 
     def _removal_done(self, worker: Worker) -> None:
+        self.release(worker)
+
+    def hold(self, worker: Worker) -> None:
+        """Start no indexing job while ``worker`` writes to the library (a removal, the
+        duplicate view's trash): the library refuses two writing jobs of one process."""
+        self._removals.add(worker)
+
+    def release(self, worker: Worker) -> None:
         self._removals.discard(worker)
         self.start_next()  # indexing queued meanwhile starts now
 

@@ -39,7 +39,7 @@ from imgsearch_gui.app.duplicates.model import (
     GroupKind,
 )
 from imgsearch_gui.base.errors import ImageError
-from imgsearch_gui.base.images import load_image, pixel_count
+from imgsearch_gui.base.images import load_image, photo_size
 from imgsearch_gui.base.thumbprint import thumbprint
 from imgsearch_gui.base.types import CancelToken, Progress, SkippedFile
 from imgsearch_gui.index.store import VectorStore
@@ -314,8 +314,9 @@ def _group(scope: _Scope, vids: list[int], verified: dict[tuple[int, int], Verdi
 
 
 def _file(rec: FileRecord) -> DuplicateFile:
-    return DuplicateFile(rec.path, rec.size, rec.mtime_ns, pixel_count(rec.path), 1.0, False,
-                         False, rec.fast_hash)
+    width, height = photo_size(rec.path) or (None, None)
+    return DuplicateFile(rec.path, rec.size, rec.mtime_ns, width, height, 1.0, False, False,
+                         rec.fast_hash)
 
 
 def _score(keeper: int, vid: int, verified: dict[tuple[int, int], Verdict]) -> float:

@@ -22,8 +22,9 @@ class DuplicateFile:
     path: str
     size: int
     mtime_ns: int
-    #: width x height, when the file's header could be read
-    pixels: int | None
+    #: as shown (after the EXIF turn), when the file's header could be read
+    width: int | None
+    height: int | None
     #: how surely it is the same photo as the kept one: 1 for the same bytes, else how well the
     #: two agree once aligned (ml/same_photo.py)
     score: float
@@ -31,6 +32,10 @@ class DuplicateFile:
     #: the same bytes as the kept file
     identical: bool
     fast_hash: str | None = None
+
+    @property
+    def pixels(self) -> int | None:
+        return self.width * self.height if self.width and self.height else None
 
 
 @dataclass(frozen=True)
