@@ -26,16 +26,3 @@ def test_sizes_and_flat_photos():
     chw = np.zeros((3, 20, 30), np.uint8)
     assert tp.thumbprint_of_array(chw) == tp.thumbprint(Image.new("RGB", (30, 20)))
 
-
-def test_photo_size_reads_the_header_and_the_exif_turn(tmp_path):
-    from imgsearch_gui.base.images import photo_size
-
-    img = Image.new("RGB", (60, 40), (200, 10, 10))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # shown turned: 40 x 60
-    img.save(tmp_path / "turned.jpg", exif=exif)
-    img.save(tmp_path / "plain.png")
-    (tmp_path / "junk.jpg").write_bytes(b"not a photo")
-    assert photo_size(tmp_path / "plain.png") == (60, 40)
-    assert photo_size(tmp_path / "turned.jpg") == (40, 60)
-    assert photo_size(tmp_path / "junk.jpg") is None
