@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         if report is None:
             print("cancelled", file=sys.stderr)
             return 1
-        groups = [g for g in report.groups if args.kind in ("all", str(g.kind))]
+        groups = _of_kind(report.groups, args.kind)
         if args.json:
             sys.stdout.write(json.dumps(report_json(report, groups)) + "\n")
         else:
@@ -81,6 +81,17 @@ def run(args: argparse.Namespace) -> int:
         if args.trash and targets:
             return _trash(library, data_dir, targets, args.json)
     return 0
+
+
+def _of_kind(groups, kind: str) -> list:
+    """The groups ``--kind`` shows: ``exact`` also takes the identical files out of near groups
+    (the kept file and the files of its bytes), so it acts on same-bytes copies only."""
+    if kind == "all":
+        return list(groups)
+    if kind == "exact":
+        parts = (g.identical_part() for g in groups)
+        return sorted((p for p in parts if p is not None), key=lambda g: -g.freed)
+    return [g for g in groups if str(g.kind) == kind]
 
 
 def _find(library, options, args: argparse.Namespace):
@@ -155,7 +166,8 @@ def _trash(library, data_dir: Path, groups, quiet_json: bool) -> int:
     if report.trashed:
         library.forget_files([t.path for t in report.trashed])
     out = sys.stderr if quiet_json else sys.stdout
-    print(f"moved {len(report.trashed)} files to the trash (undo: imgsearch duplicates --undo)",
+    n = len(report.trashed)
+    print(f"moved {n} file{'' if n == 1 else 's'} to the trash (undo: imgsearch duplicates --undo)",
           file=out)
     for r in report.refused:
         print(f"  kept {display_path(r.path)}: {r.detail or r.reason}", file=sys.stderr)

@@ -52,6 +52,13 @@ class DuplicateGroup:
         """Bytes the group's copies take beside the kept one."""
         return sum(f.size for f in self.files if not f.keep)
 
+    def identical_part(self) -> DuplicateGroup | None:
+        """The kept file with the files of its bytes, as an exact group (None: it has none)."""
+        same = tuple(f for f in self.files if f.keep or f.identical)
+        if len(same) < 2 or self.kind == GroupKind.SIMILAR:
+            return None
+        return DuplicateGroup(GroupKind.EXACT, same)
+
 
 @dataclass(frozen=True)
 class FinderOptions:

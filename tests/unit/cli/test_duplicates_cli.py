@@ -50,7 +50,18 @@ def test_json_lists_groups_with_the_kept_file(indexed, capsys):
     assert doc["photos"] == 4
     code, out, _ = run(capsys, "duplicates", "--json", "--kind", "exact", "--data-dir", str(data),
                        *TINY)
-    assert json.loads(out)["groups"] == []  # the identical pair is part of the near group
+    (exact,) = json.loads(out)["groups"]  # the identical pair, out of the near group
+    assert exact["kind"] == "exact" and {f["path"] for f in exact["files"]} == {
+        str(lib / "astro.png"), str(lib / "astro copy.png")}
+
+
+def test_trash_of_exact_copies_leaves_the_near_ones(indexed, capsys, tmp_path, monkeypatch):
+    lib, data = indexed
+    redirect_trash(tmp_path, monkeypatch)
+    code, out, _ = run(capsys, "duplicates", "--trash", "--kind", "exact", "--data-dir", str(data),
+                       *TINY)
+    assert code == 0 and "moved 1 file to the trash" in out
+    assert (lib / "astro mirror.jpg").exists() and len(list(lib.iterdir())) == 3
 
 
 def test_trash_then_undo(indexed, capsys, tmp_path, monkeypatch):
