@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -138,6 +139,21 @@ def _undo_triggers() -> str:
     return "\n".join(sql)
 
 
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)[^;]*;", re.IGNORECASE)
+
+
+def _without_added_columns(conn: sqlite3.Connection, script: str) -> str:
+    """``script`` without the ADD COLUMNs whose column is there already: SQLite has no ADD COLUMN
+    IF NOT EXISTS, and a step must be safe to run again (a version number written back by hand,
+    a step whose version write was lost)."""
+    def keep(match: re.Match[str]) -> str:
+        table, column = match.group(1), match.group(2)
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        return "" if column in columns else match.group(0)
+
+    return _ADD_COLUMN.sub(keep, script)
+
+
 #: (version, SQL script) in order; a new schema version appends one entry.
 MIGRATIONS: list[tuple[int, str]] = [(1, _MIGRATE_1), (2, _MIGRATE_2), (3, _MIGRATE_3),
                                      (4, _MIGRATE_4)]
@@ -237,7 +253,7 @@ class Catalog:
                 log.info("migrating catalog %s to schema version %d", self.path, target)
                 # one transaction per step (executescript would commit a Python-level one)
                 script = (
-                    f"BEGIN IMMEDIATE;\n{migration}\n"
+                    f"BEGIN IMMEDIATE;\n{_without_added_columns(conn, migration)}\n"
                     "INSERT OR REPLACE INTO meta(key, value) "
                     f"VALUES ('schema_version', '{int(target)}');\nCOMMIT;"
                 )
@@ -524,7 +540,8 @@ class Catalog:
     def set_thumbprints(self, thumbs: dict[int, bytes]) -> None:
         """Thumbprints computed after the fact (a catalog from before version 4)."""
         with self.transaction():
-            self._write_many("UPDATE vectors SET thumb = ? WHERE id = ?",
+            # only where none is stored: a rebuild in between may have given the id to another
+            self._write_many("UPDATE vectors SET thumb = ? WHERE id = ? AND thumb IS NULL",
                              ((t, int(v)) for v, t in thumbs.items()))
 
     def indexed_files(self) -> list[FileRecord]:

@@ -52,6 +52,7 @@ class RefusalReason(enum.Enum):
     """Why a file was not trashed: it is where it was, untouched."""
 
     KEPT = "kept"
+    KEPT_GONE = "its kept copy is gone or changed"
     MISSING = "missing"
     NOT_A_FILE = "not a regular file"
     CHANGED = "changed since it was catalogued"
@@ -71,11 +72,14 @@ class RestoreProblem(enum.Enum):
 
 @dataclass(frozen=True)
 class TrashRequest:
-    """A file to trash and what the catalog says it is: another size or mtime means it changed."""
+    """A file to trash and what the catalog says it is: another size or mtime means it changed.
+    With ``keeper`` (the copy that stays), it goes only while that one is there, unchanged: a
+    copy must never be the last one left."""
 
     path: str
     size: int
     mtime_ns: int
+    keeper: TrashRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,12 @@ def _trash_one(request: TrashRequest, guard: _KeepGuard) -> TrashedFile | TrashR
     refusal = _check(path, request)
     if refusal is not None:
         return refusal
+    if request.keeper is not None:
+        kept = os.path.abspath(request.keeper.path)
+        gone = _check(kept, request.keeper)
+        if gone is not None or os.path.samefile(kept, path):
+            detail = f"the copy to keep, {kept}: {gone.detail if gone else 'is this file'}"
+            return TrashRefusal(path, RefusalReason.KEPT_GONE, detail)
     try:
         # the real folder: send2trash would write a Path= with ".." through a symlinked folder
         send2trash.send2trash(_real_path(path))

@@ -169,7 +169,8 @@ def _draft(im: Image.Image, max_side: int | None) -> None:
         # draft picks a scale >= requested size, so the final resize still downsamples.
         ratio = max_side / max(im.size)
         if ratio < 0.5:
-            im.draft("RGB", (int(im.width * ratio * 2), int(im.height * ratio * 2)))
+            # at least 1 pixel each way: a sliver (2400 x 6) would ask for 0 rows (PIL divides)
+            im.draft("RGB", (max(1, int(im.width * ratio * 2)), max(1, int(im.height * ratio * 2))))
 
 
 def _finish(im: Image.Image) -> Image.Image:
@@ -259,9 +260,13 @@ def photo_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """(width, height) as the photo is shown (after its EXIF turn), from its header, without
     decoding it (HEIC too; a RAW's embedded preview is not read); None when it cannot be read."""
     try:
-        with _open(path) as im:
-            width, height = int(im.width), int(im.height)
-            turned = im.getexif().get(0x0112) in _TURNED_ORIENTATIONS
-    except Exception:  # noqa: BLE001 - an odd or RAW file: unknown size, never an error
+        if raw.is_raw(path):  # PIL would read a TIFF-based RAW's first thumbnail
+            with raw.RawFile(path) as opened:
+                (width, height), turned = opened.size, opened.orientation in _TURNED_ORIENTATIONS
+        else:
+            with _open(path) as im:
+                width, height = int(im.width), int(im.height)
+                turned = im.getexif().get(0x0112) in _TURNED_ORIENTATIONS
+    except Exception:  # noqa: BLE001 - an odd file: unknown size, never an error
         return None
     return (height, width) if turned else (width, height)

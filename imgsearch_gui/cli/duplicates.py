@@ -60,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
     from imgsearch_gui.app.duplicates import FinderOptions, parse_rule
 
     rule = parse_rule(args.keep_rule)
+    for folder in args.folders:
+        if not folder.is_dir():
+            raise UserError(f"not a folder: {folder}")
     if args.undo:
         return _undo(args)
     library, data_dir, _ = open_library(args)
@@ -159,12 +162,20 @@ def _size(n: int) -> str:
 def _trash(library, data_dir: Path, groups, quiet_json: bool) -> int:
     from imgsearch_gui.app.trash import TrashJournal, TrashRequest, trash_files
 
-    requests = [TrashRequest(f.path, f.size, f.mtime_ns) for g in groups for f in g.files
-                if not f.keep]
+    requests = [TrashRequest(f.path, f.size, f.mtime_ns,
+                             TrashRequest(g.kept.path, g.kept.size, g.kept.mtime_ns))
+                for g in groups for f in g.files if not f.keep]
     keep = [g.kept.path for g in groups]
     report = trash_files(requests, TrashJournal(data_dir), keep=keep)
+    forgot = True
     if report.trashed:
-        library.forget_files([t.path for t in report.trashed])
+        try:
+            library.forget_files([t.path for t in report.trashed])
+        except Exception as exc:  # noqa: BLE001 - they are in the trash all the same: say so
+            log.warning("moved to the trash, but not taken out of the index", exc_info=True)
+            print(f"warning: the index still lists them ({exc}); `imgsearch index` on their "
+                  "folders removes them", file=sys.stderr)
+            forgot = False
     out = sys.stderr if quiet_json else sys.stdout
     n = len(report.trashed)
     print(f"moved {n} file{'' if n == 1 else 's'} to the trash (undo: imgsearch duplicates --undo)",
@@ -174,7 +185,7 @@ def _trash(library, data_dir: Path, groups, quiet_json: bool) -> int:
     if report.journal_error:
         print(f"warning: the undo list could not be saved: {report.journal_error}",
               file=sys.stderr)
-    return 0 if not report.refused else 1
+    return 0 if not report.refused and forgot else 1
 
 
 def _undo(args: argparse.Namespace) -> int:

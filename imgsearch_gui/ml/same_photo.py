@@ -50,6 +50,7 @@ MIN_COVER_OF_LARGER = 0.2
 MAX_DISAGREEING = 1 / 12
 _DISAGREE = 0.5
 _GRID = 6
+_MIN_SIDE = 32
 _MIN_BLOCKS = 4
 _FLAT = 4.0  # grey levels: a block flatter than this says nothing
 _orb = threading.local()
@@ -74,6 +75,8 @@ class PhotoFeatures:
     @classmethod
     def of(cls, grey: np.ndarray) -> PhotoFeatures:
         grey = _fit(np.ascontiguousarray(grey, dtype=np.uint8))
+        if min(grey.shape) < _MIN_SIDE:  # a sliver (2400 x 6): ORB's pyramid cannot take it
+            return cls(grey, Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)))
         return cls(grey, _keypoints(grey))
 
     @property

@@ -148,8 +148,13 @@ def trash_plan(chosen: Sequence[DuplicateGroup], shown: Sequence[DuplicateGroup]
                ) -> tuple[list[TrashRequest], list[str]]:
     """The copies of the ``chosen`` groups to move, as the catalog saw them (a file changed
     since is refused), and every kept file of the ``shown`` groups, which must stay."""
-    requests = [TrashRequest(f.path, f.size, f.mtime_ns) for f in copies_of(chosen)]
+    requests = [TrashRequest(f.path, f.size, f.mtime_ns, _request(g.kept))
+                for g in chosen for f in g.files if not f.keep]
     return requests, [g.kept.path for g in shown]
+
+
+def _request(file: DuplicateFile) -> TrashRequest:
+    return TrashRequest(file.path, file.size, file.mtime_ns)
 
 
 def confirm_text(chosen: Sequence[DuplicateGroup]) -> tuple[str, str]:

@@ -31,16 +31,19 @@ class Candidate:
     cosine: float = 0.0
 
 
-def from_index(store: VectorStore, vids: Sequence[int], k: int, min_cosine: float
-               ) -> dict[tuple[int, int], Candidate]:
-    """Pairs of ``vids`` among each other's ``k`` nearest by descriptor, cosine >= min_cosine."""
+def from_index(store: VectorStore, vids: Sequence[int], k: int, min_cosine: float,
+               restricted: bool = False) -> dict[tuple[int, int], Candidate]:
+    """Pairs of ``vids`` among each other's ``k`` nearest by descriptor, cosine >= min_cosine
+    (``restricted``: the neighbours are searched among ``vids`` only, so a folder's copies are
+    not crowded out by look-alikes elsewhere in the library)."""
     wanted = set(vids)
     out: dict[tuple[int, int], Candidate] = {}
     ids = np.asarray(list(vids), dtype=np.int64)
+    allowed = ids if restricted else None
     for start in range(0, len(ids), _QUERY_BLOCK):
         block = ids[start:start + _QUERY_BLOCK]
-        for vid, (labels, sims) in zip(block.tolist(), store.query(store.get(block), k + 1),
-                                       strict=True):
+        found = store.query(store.get(block), k + 1, allowed)
+        for vid, (labels, sims) in zip(block.tolist(), found, strict=True):
             for other, sim in zip(labels.tolist(), sims.tolist(), strict=True):
                 if other != vid and other in wanted and sim >= min_cosine:
                     key = (min(vid, other), max(vid, other))
@@ -69,6 +72,28 @@ def from_thumbprints(thumbs: dict[int, bytes], k: int, min_correlation: float
                 if known is None or (orientation >= 4 and not known.mirrored):
                     out[key] = Candidate(*key, mirrored=orientation >= 4)
     return out
+
+
+def local_order(pairs: Sequence[Candidate]) -> list[Candidate]:
+    """The pairs in the breadth-first order of the photos they join, so each photo's pairs come
+    close together and its features are dropped soon after they are made (sorted by id, a photo
+    met early and late would keep them all the way)."""
+    neighbours: dict[int, list[int]] = {}
+    for p in pairs:
+        neighbours.setdefault(p.a, []).append(p.b)
+        neighbours.setdefault(p.b, []).append(p.a)
+    rank: dict[int, int] = {}
+    for start in sorted(neighbours):
+        if start in rank:
+            continue
+        rank[start] = len(rank)
+        queue = [start]
+        for vid in queue:
+            for other in sorted(neighbours[vid]):
+                if other not in rank:
+                    rank[other] = len(rank)
+                    queue.append(other)
+    return sorted(pairs, key=lambda p: (min(rank[p.a], rank[p.b]), max(rank[p.a], rank[p.b])))
 
 
 def merged(*sources: dict[tuple[int, int], Candidate]) -> list[Candidate]:

@@ -77,9 +77,11 @@ def run(catalog: Catalog, store: VectorStore, options: FinderOptions | None = No
     verified = yield from _verify(scope, pairs, options, cancel)
     if verified is None:
         return
-    groups = _groups(scope, exact, verified, options, pairs)
+    distinct = catalog.distinct_pairs()
+    groups = _groups(scope, exact, verified, options, pairs, distinct)
+    unreadable = tuple({s.path: s for s in scope.unreadable}.values())
     yield DuplicateReport(tuple(groups), sum(len(v) for v in scope.files.values()), len(pairs),
-                          time.perf_counter() - start, tuple(scope.unreadable), new_thumbs)
+                          time.perf_counter() - start, unreadable, new_thumbs)
 
 
 # ---------------------------------------------------------------------- 1. files
@@ -89,14 +91,19 @@ def _scope(catalog: Catalog, store: VectorStore, roots: Sequence[str]) -> _Scope
     prefixes = [scan.normalize_root(r) for r in roots]
     files: dict[int, list[FileRecord]] = defaultdict(list)
     unreadable: list[SkippedFile] = []
+    seen: set[object] = set()  # one file met twice (nested libraries, a hard link) is one file
     for rec in catalog.indexed_files():
         if libs.get(rec.library_id) in offline or rec.vector_id not in store:
             continue
         if prefixes and not any(_under(rec.path, p) for p in prefixes):
             continue
-        if not _unchanged(rec):
+        identity = _identity(rec)
+        if identity is None:
             unreadable.append(SkippedFile(rec.path, "changed or gone since it was indexed"))
             continue
+        if identity in seen:
+            continue
+        seen.add(identity)
         files[int(rec.vector_id)].append(rec)
     return _Scope(dict(files), unreadable)
 
@@ -105,12 +112,16 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _unchanged(rec: FileRecord) -> bool:
+def _identity(rec: FileRecord) -> object | None:
+    """The file behind ``rec`` (device and inode, or its real path where there are no inode
+    numbers); None when it changed or is gone since it was indexed."""
     try:
         st = os.stat(rec.path)
     except OSError:
-        return False
-    return st.st_size == rec.size and st.st_mtime_ns == rec.mtime_ns
+        return None
+    if st.st_size != rec.size or st.st_mtime_ns != rec.mtime_ns:
+        return None
+    return (st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(rec.path)
 
 
 # ---------------------------------------------------------------------- 2. exact
@@ -166,13 +177,18 @@ def _candidates(catalog: Catalog, store: VectorStore, scope: _Scope, thumbs: dic
                 options: FinderOptions) -> list[cands.Candidate]:
     vids = sorted(scope.files)
     pairs = cands.merged(
-        cands.from_index(store, vids, options.neighbours, options.min_cosine),
+        cands.from_index(store, vids, options.neighbours, options.min_cosine,
+                         restricted=len(vids) < len(store)),
         cands.from_thumbprints(thumbs, options.turned_neighbours, options.min_thumb_correlation))
     distinct = catalog.distinct_pairs()
-    if not distinct:
-        return pairs
-    hashes = {v: {r.fast_hash for r in recs if r.fast_hash} for v, recs in scope.files.items()}
-    return [p for p in pairs if not _said_distinct(hashes[p.a], hashes[p.b], distinct)]
+    if distinct:
+        hashes = _hashes(scope)
+        pairs = [p for p in pairs if not _said_distinct(hashes[p.a], hashes[p.b], distinct)]
+    return cands.local_order(pairs)
+
+
+def _hashes(scope: _Scope) -> dict[int, set[str]]:
+    return {v: {r.fast_hash for r in recs if r.fast_hash} for v, recs in scope.files.items()}
 
 
 def _said_distinct(a: set[str], b: set[str], distinct: set[tuple[str, str]]) -> bool:
@@ -193,14 +209,20 @@ class _FeatureCache:
         if vid in self._features:
             return
         path = self._scope.files[vid][0].path
+        feats: PhotoFeatures | None = None
         try:
             image = load_image(path, max_side=SIDE)
-            feats: PhotoFeatures | None = PhotoFeatures.of(np.asarray(image.convert("L")))
+            feats = PhotoFeatures.of(np.asarray(image.convert("L")))
         except ImageError as exc:
-            with self._lock:
-                self._scope.unreadable.append(SkippedFile(path, exc.reason))
-            feats = None
+            self._skip(path, exc.reason)
+        except Exception as exc:  # noqa: BLE001 - one odd photo must never stop the finder
+            log.exception("reading %s for comparison failed", path)
+            self._skip(path, f"could not be compared ({type(exc).__name__}: {exc})")
         self._features[vid] = feats
+
+    def _skip(self, path: str, reason: str) -> None:
+        with self._lock:
+            self._scope.unreadable.append(SkippedFile(path, reason))
 
     def get(self, vid: int) -> PhotoFeatures | None:
         return self._features[vid]
@@ -276,15 +298,13 @@ class _Components:
 
 
 def _groups(scope: _Scope, exact: list[list[FileRecord]], verified: dict[tuple[int, int], Verdict],
-            options: FinderOptions, pairs: Sequence[cands.Candidate] = ()) -> list[DuplicateGroup]:
-    components = _Components()
-    for a, b in verified:
-        components.join(a, b)
-    clusters = components.groups({v for pair in verified for v in pair})
+            options: FinderOptions, pairs: Sequence[cands.Candidate] = (),
+            distinct: set[tuple[str, str]] | None = None) -> list[DuplicateGroup]:
+    clusters, tree = _clusters(scope, verified, distinct or set())
     identical = {rec.id: i for i, same in enumerate(exact) for rec in same}
-    built = [(vids, _group(scope, vids, verified, identical, options)) for vids in clusters]
+    built = [(vids, _group(scope, vids, tree, identical, options)) for vids in clusters]
     grouped = {v for vids in clusters for v in vids}
-    built += [([int(same[0].vector_id)], _group(scope, [int(same[0].vector_id)], verified,
+    built += [([int(same[0].vector_id)], _group(scope, [int(same[0].vector_id)], tree,
                                                 identical, options, same))
               for same in exact if same[0].vector_id not in grouped]
     built = [(vids, g) for vids, g in built if len(g.files) > 1]
@@ -294,19 +314,41 @@ def _groups(scope: _Scope, exact: list[list[FileRecord]], verified: dict[tuple[i
     return sorted(groups, key=lambda g: (g.kind == GroupKind.SIMILAR, -g.freed, g.kept.path))
 
 
-def _group(scope: _Scope, vids: list[int], verified: dict[tuple[int, int], Verdict],
+def _clusters(scope: _Scope, verified: dict[tuple[int, int], Verdict],
+              distinct: set[tuple[str, str]]) -> tuple[list[list[int]], dict[int, dict[int, float]]]:
+    """Groups of verified pairs, joined best pair first (a maximum spanning forest), never
+    joining two photos the user said are not duplicates (not even through a third one); and the
+    forest's edges, vid -> {neighbour: agreement}."""
+    components = _Components()
+    hashes = _hashes(scope)
+    members: dict[object, set[str]] = {}
+    tree: dict[int, dict[int, float]] = defaultdict(dict)
+    for (a, b), verdict in sorted(verified.items(), key=lambda kv: (-kv[1].agreement, kv[0])):
+        ra, rb = components.root(a), components.root(b)
+        if ra == rb:
+            continue
+        ha, hb = members.get(ra, hashes[a]), members.get(rb, hashes[b])
+        if distinct and _said_distinct(ha, hb, distinct):
+            continue
+        components.join(a, b)
+        members[components.root(a)] = ha | hb
+        tree[a][b] = tree[b][a] = verdict.agreement
+    return components.groups(tree), tree
+
+
+def _group(scope: _Scope, vids: list[int], tree: dict[int, dict[int, float]],
            identical: dict[int, int], options: FinderOptions,
            only: list[FileRecord] | None = None) -> DuplicateGroup:
     records = only or [rec for v in vids for rec in scope.files[v]]
     key = sort_key(options.keep_rule)
     ranked = sorted(((_file(r), r) for r in records), key=lambda fr: key(fr[0]))
     keeper_rec = ranked[0][1]
+    scores = _path_scores(int(keeper_rec.vector_id), tree)
     files = []
     for file, rec in ranked:
         same_bytes = rec is keeper_rec or identical.get(rec.id, -1) == identical.get(
             keeper_rec.id, -2)
-        score = 1.0 if same_bytes else _score(int(keeper_rec.vector_id), int(rec.vector_id),
-                                              verified)
+        score = 1.0 if same_bytes else scores.get(int(rec.vector_id), 0.0)
         files.append(replace(file, score=round(score, 4), keep=rec is keeper_rec,
                              identical=same_bytes))
     kind = GroupKind.EXACT if len(vids) == 1 else GroupKind.NEAR
@@ -319,14 +361,18 @@ def _file(rec: FileRecord) -> DuplicateFile:
                          rec.fast_hash)
 
 
-def _score(keeper: int, vid: int, verified: dict[tuple[int, int], Verdict]) -> float:
-    """How well ``vid`` agrees with the kept photo (or, joined through another copy, its best)."""
-    direct = verified.get((min(keeper, vid), max(keeper, vid)))
-    if direct is not None:
-        return direct.agreement
-    if keeper == vid:
-        return 1.0
-    return max((v.agreement for pair, v in verified.items() if vid in pair), default=0.0)
+def _path_scores(keeper: int, tree: dict[int, dict[int, float]]) -> dict[int, float]:
+    """How surely each photo of the group is the kept one: its own agreement with it, or through
+    other copies the weakest link of the chain (never a better pair of someone else's)."""
+    scores = {keeper: 1.0}
+    todo = [keeper]
+    while todo:
+        vid = todo.pop()
+        for other, agreement in tree.get(vid, {}).items():
+            if other not in scores:
+                scores[other] = min(scores[vid], agreement)
+                todo.append(other)
+    return scores
 
 
 def _similar(scope: _Scope, built: list[tuple[list[int], DuplicateGroup]],

@@ -183,3 +183,61 @@ def test_similar_photos_are_grouped_only_when_asked(library):
     assert {"coffee.jpg", "rocket.jpg"} <= members
     kept = {os.path.basename(g.kept.path) for g in copies}
     assert members & kept and not members & {"astro-crop.jpg", "astro small.jpg"}
+
+
+def test_not_duplicates_holds_even_through_a_third_copy(library, photos):
+    """A and C said apart, both verified against B: they must not end up in one group, and no
+    score may come from a pair that was not compared with the kept file's chain."""
+    apart = [str(photos / "astronaut.png"), str(photos / "astro-colour.jpg")]
+    library.mark_not_duplicates(apart)
+    for group in find(library).groups:
+        assert not {os.path.basename(p) for p in apart} <= names(group), names(group)
+
+
+def test_turned_and_mirrored_copies_come_from_the_thumbprints(library):
+    """With no candidate from the index at all (cosine > 1), the thumbprints in 8 orientations
+    still pair a turned and a mirrored copy with their original (crops need the index)."""
+    report = find(library, min_cosine=1.01)
+    groups = [names(g) for g in report.groups]
+    assert {"chelsea.jpg", "chelsea-turned.jpg"} in groups
+    astro = next(g for g in groups if "astronaut.png" in g)
+    assert "astro-mirror.jpg" in astro and "astro-crop.jpg" not in astro
+
+
+def test_nested_libraries_and_hard_links_count_each_file_once(tmp_path, embedder, photos):
+    os.link(photos / "coffee.jpg", photos / "coffee link.jpg")
+    with ImageLibrary(tmp_path / "data2", embedder) as lib:
+        index(lib, photos)
+        index(lib, photos / "sub dir")  # a library inside a library
+        report = find(lib)
+    paths = [f.path for g in report.groups for f in g.files]
+    assert len(paths) == len(set(paths))
+    assert not any("coffee" in n for g in report.groups for n in names(g))
+    assert report.photos == 10  # the link and the nested library's files once
+
+
+def test_a_sliver_of_a_photo_is_no_crash(tmp_path, embedder, real_photos):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    real_photos["rocket"].resize((2400, 6)).save(folder / "sliver.png")
+    real_photos["rocket"].resize((2400, 6)).save(folder / "sliver copy.jpg", quality=70)
+    real_photos["coffee"].resize((200, 150)).save(folder / "coffee.jpg")
+    with ImageLibrary(tmp_path / "data", embedder) as lib:
+        index(lib, folder)
+        report = find(lib)
+    assert report.photos == 3
+
+
+def test_a_raw_is_kept_over_its_jpeg_export(tmp_path, embedder, real_photos):
+    from photos import make_dng
+
+    folder = tmp_path / "p"
+    (folder / "export").mkdir(parents=True)
+    img = real_photos["astronaut"].resize((192, 192))
+    make_dng(folder / "IMG_0001.DNG", img, preview=img.resize((96, 96)))  # PIL sees the preview
+    img.save(folder / "export" / "IMG_0001.jpg", quality=95)
+    with ImageLibrary(tmp_path / "data", embedder) as lib:
+        index(lib, folder)
+        (group,) = find(lib).groups
+    assert group.kept.path.endswith("IMG_0001.DNG")
+    assert (group.kept.width, group.kept.height) == (192, 192)

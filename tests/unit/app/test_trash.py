@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -468,3 +469,19 @@ def test_odd_names_go_and_come_back(tmp_path, home_trash, journal, under):
     result = restore(TrashJournal(journal.path.parent).batches()[0], journal)
     assert result.failed == ()
     assert [read(p) for p in paths] == [b"photo %d" % i for i in range(len(paths))]
+
+
+def test_a_copy_whose_kept_copy_is_gone_or_changed_stays(tmp_path, home_trash, journal):
+    """The last copy of a photo must never go: the kept file was deleted or overwritten after
+    the duplicates were found."""
+    kept, copy = photo(tmp_path / "p" / "kept.jpg"), photo(tmp_path / "p" / "copy.jpg")
+    keeper = request(kept)
+    os.unlink(kept)
+    report = trash_files([replace(request(copy), keeper=keeper)], journal)
+    assert not report.trashed and os.path.exists(copy)
+    assert report.refused[0].reason is RefusalReason.KEPT_GONE
+    photo(kept, b"another photo under the kept name")
+    report = trash_files([replace(request(copy), keeper=keeper)], journal)
+    assert not report.trashed and report.refused[0].reason is RefusalReason.KEPT_GONE
+    report = trash_files([replace(request(copy), keeper=request(kept))], journal)
+    assert [t.path for t in report.trashed] == [copy]
