@@ -6,7 +6,6 @@ import os
 from collections.abc import Sequence
 
 from imgsearch_gui.app.catalog import Catalog, FileRecord
-from imgsearch_gui.app.duplicates.finder import run
 from imgsearch_gui.app.duplicates.keep import CRITERIA, DEFAULT_RULE, parse_rule
 from imgsearch_gui.app.duplicates.model import (
     DuplicateFile,
@@ -19,6 +18,14 @@ from imgsearch_gui.base.errors import UserError
 
 __all__ = ["CRITERIA", "DEFAULT_RULE", "DuplicateFile", "DuplicateGroup", "DuplicateReport",
            "FinderOptions", "GroupKind", "content_hashes", "file_ids", "parse_rule", "run"]
+
+
+def run(*args, **kwargs):
+    """finder.run, imported when first called: the command line's parser reads the keep rule's
+    names from this package and must not pay for hnswlib, OpenCV and torch."""
+    from imgsearch_gui.app.duplicates.finder import run as run_finder
+
+    return run_finder(*args, **kwargs)
 
 
 def _records(catalog: Catalog, paths: Sequence[str]) -> list[FileRecord]:
