@@ -3,9 +3,9 @@ the search for duplicates in a worker, and the writes that act on its groups (mo
 trash, undo that, remember photos that are not duplicates), one at a time.
 
 A write takes the library's job lock, as indexing does, and ``index_library`` refuses to start
-while another job holds it; so each write is held in the index queue's removals, the queue's own
-rule for removals: no indexing job starts until it is done (a running one is waited for by the
-write itself). After a trash the search results are searched again without the moved photos;
+while another job holds it; so each write holds the index queue (``IndexQueue.hold``, as a
+library removal does): no indexing job starts until it is done (a running one is waited for by
+the write itself). After a trash the search results are searched again without the moved photos;
 after an undo the libraries of the photos put back are indexed again, by the index queue.
 """
 
