@@ -187,13 +187,25 @@ class DuplicateFinder(QObject):
         emit(self.trashed, outcome)
 
     def _restored(self, outcome: jobs.UndoOutcome) -> None:
-        roots = [r for r in self.libraries()
+        roots = [r for r in self._library_roots()
                  if any(is_under(folder, r) for folder in outcome.folders)]
         self._say(restore_said(outcome.report, bool(roots)))
         if roots:
             self._reindexing.update(roots)
             self.index_queue.index(roots)
         emit(self.restored, outcome)
+
+    def _library_roots(self) -> list[str]:
+        """The window's libraries and the catalog's (a folder indexed by ``imgsearch index`` is
+        a library too, though the window never added it): one small read of the catalog."""
+        roots = list(self.libraries())
+        library = self.models.library
+        if library is not None:
+            try:
+                roots += [lib.root for lib in library.catalog.libraries() if lib.root not in roots]
+            except Exception:  # noqa: BLE001 - the window's own list still serves
+                log.warning("the catalog's libraries could not be read", exc_info=True)
+        return roots
 
     def _indexed(self, root: str, _report) -> None:
         if root in self._reindexing:

@@ -208,6 +208,22 @@ def test_trash_moves_the_copies_out_of_the_results_and_undo_brings_them_back(win
                     timeout=60_000)
 
 
+def test_undo_indexes_again_a_library_the_window_never_added(window, qtbot, home_trash):
+    """A folder indexed by `imgsearch index` is in the catalog, not in the window's list: the
+    photos an undo puts back are still indexed again."""
+    root = dup_dir_of(window)
+    window.prefs.libraries = []  # as if only the command line had indexed it
+    dialog = open_view(window, qtbot)
+    window.confirm = lambda title, text: True
+    dialog.trash_button.click()
+    wait_write(dialog, qtbot)
+    assert indexed(window) == {"astronaut.png", "coffee.jpg", "cat.jpg"}
+    with qtbot.waitSignal(window.indexingFinished, timeout=60_000):
+        dialog.undo_button.click()
+    assert (root / "phone" / "coffee (1).jpg").exists()
+    assert "coffee (1).jpg" in indexed(window)
+
+
 def test_a_refused_file_stays_and_is_said_in_one_message(window, qtbot, home_trash):
     root = dup_dir_of(window)
     dialog = open_view(window, qtbot)
