@@ -16,9 +16,9 @@ import threading
 from pathlib import Path
 
 import pytest
-import send2trash
 from PIL import Image, ImageOps
 from PySide6.QtCore import Qt
+from trash_home import redirect_trash
 
 from imgsearch_gui.app import trash
 from imgsearch_gui.app.duplicates.keep import sort_key
@@ -31,20 +31,7 @@ pytestmark = pytest.mark.skipif(not trash.FREEDESKTOP, reason="the freedesktop t
 @pytest.fixture
 def home_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The home trash, inside tmp_path, that send2trash and app/trash both use."""
-    from send2trash import plat_other
-
-    home, data_home = tmp_path / "home", tmp_path / "xdg-data"
-    home.mkdir()
-    data_home.mkdir(exist_ok=True)
-    if os.stat(home).st_dev != os.stat(tmp_path).st_dev:  # pragma: no cover - odd tmp mounts
-        pytest.skip("tmp_path spans devices: send2trash would not use the home trash")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
-    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data_home))
-    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data_home / "Trash"))
-    monkeypatch.setattr(plat_other, "HOMETRASH", str(data_home / "Trash"))
-    monkeypatch.setattr(send2trash, "send2trash", plat_other.send2trash)
-    return data_home / "Trash"
+    return redirect_trash(tmp_path, monkeypatch)
 
 
 @pytest.fixture
