@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from photos import make_photo
 from PIL import Image
+from trash_home import redirect_trash
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -61,3 +62,9 @@ def real_photos() -> dict[str, Image.Image]:
     names = ["chelsea.png", "astronaut.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
              "hubble_deep_field.jpg", "retina.jpg", "brick.png"]
     return {n.split(".")[0]: Image.open(folder / n).convert("RGB") for n in names}
+
+
+@pytest.fixture
+def home_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The home trash, inside tmp_path, that send2trash and app/trash both use."""
+    return redirect_trash(tmp_path, monkeypatch)

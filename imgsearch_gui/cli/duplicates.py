@@ -160,11 +160,10 @@ def _size(n: int) -> str:
 
 
 def _trash(library, data_dir: Path, groups, quiet_json: bool) -> int:
-    from imgsearch_gui.app.trash import TrashJournal, TrashRequest, trash_files
+    from imgsearch_gui.app.duplicates import trash_requests
+    from imgsearch_gui.app.trash import TrashJournal, trash_files
 
-    requests = [TrashRequest(f.path, f.size, f.mtime_ns,
-                             TrashRequest(g.kept.path, g.kept.size, g.kept.mtime_ns))
-                for g in groups for f in g.files if not f.keep]
+    requests = trash_requests(groups)
     keep = [g.kept.path for g in groups]
     report = trash_files(requests, TrashJournal(data_dir), keep=keep)
     forgot = True

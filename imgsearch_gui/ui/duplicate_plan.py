@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from imgsearch_gui.app.duplicates import trash_requests
 from imgsearch_gui.app.duplicates.keep import CRITERIA, DEFAULT_RULE, sort_key
 from imgsearch_gui.app.duplicates.model import DuplicateFile, DuplicateGroup, GroupKind
 from imgsearch_gui.app.scan import fast_hash_is_full
@@ -148,13 +149,7 @@ def trash_plan(chosen: Sequence[DuplicateGroup], shown: Sequence[DuplicateGroup]
                ) -> tuple[list[TrashRequest], list[str]]:
     """The copies of the ``chosen`` groups to move, as the catalog saw them (a file changed
     since is refused), and every kept file of the ``shown`` groups, which must stay."""
-    requests = [TrashRequest(f.path, f.size, f.mtime_ns, _request(g.kept))
-                for g in chosen for f in g.files if not f.keep]
-    return requests, [g.kept.path for g in shown]
-
-
-def _request(file: DuplicateFile) -> TrashRequest:
-    return TrashRequest(file.path, file.size, file.mtime_ns)
+    return trash_requests(chosen), [g.kept.path for g in shown]
 
 
 def confirm_text(chosen: Sequence[DuplicateGroup]) -> tuple[str, str]:

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 from PySide6.QtCore import Qt
-from trash_home import redirect_trash
 
 from imgsearch_gui.app import trash
 from imgsearch_gui.app.duplicates.keep import sort_key
@@ -26,12 +25,6 @@ from imgsearch_gui.app.duplicates.model import GroupKind
 from imgsearch_gui.ui.messages import Level
 
 pytestmark = pytest.mark.skipif(not trash.FREEDESKTOP, reason="the freedesktop trash is Linux/BSD only")
-
-
-@pytest.fixture
-def home_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The home trash, inside tmp_path, that send2trash and app/trash both use."""
-    return redirect_trash(tmp_path, monkeypatch)
 
 
 @pytest.fixture

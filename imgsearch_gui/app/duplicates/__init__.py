@@ -14,10 +14,12 @@ from imgsearch_gui.app.duplicates.model import (
     FinderOptions,
     GroupKind,
 )
+from imgsearch_gui.app.trash import TrashRequest
 from imgsearch_gui.base.errors import UserError
 
 __all__ = ["CRITERIA", "DEFAULT_RULE", "DuplicateFile", "DuplicateGroup", "DuplicateReport",
-           "FinderOptions", "GroupKind", "content_hashes", "file_ids", "parse_rule", "run"]
+           "FinderOptions", "GroupKind", "content_hashes", "file_ids", "parse_rule", "run",
+           "trash_requests"]
 
 
 def run(*args, **kwargs):
@@ -28,10 +30,15 @@ def run(*args, **kwargs):
     return run_finder(*args, **kwargs)
 
 
+def _indexed_at(catalog: Catalog, paths: Sequence[str]) -> tuple[list[FileRecord], set[str]]:
+    """The indexed files at ``paths``, and the absolute paths asked for."""
+    wanted = {os.path.abspath(p) for p in paths}
+    return [r for r in catalog.indexed_files() if r.path in wanted], wanted
+
+
 def _records(catalog: Catalog, paths: Sequence[str]) -> list[FileRecord]:
     """The indexed files at ``paths``; a path the catalog does not know is a UserError."""
-    wanted = {os.path.abspath(p) for p in paths}
-    found = [r for r in catalog.indexed_files() if r.path in wanted]
+    found, wanted = _indexed_at(catalog, paths)
     missing = wanted - {r.path for r in found}
     if missing:
         raise UserError(f"not an indexed photo: {sorted(missing)[0]}")
@@ -45,5 +52,12 @@ def content_hashes(catalog: Catalog, paths: Sequence[str]) -> list[str]:
 
 def file_ids(catalog: Catalog, paths: Sequence[str]) -> list[int]:
     """The catalog ids of indexed files at ``paths`` (paths it does not know are left out)."""
-    wanted = {os.path.abspath(p) for p in paths}
-    return [r.id for r in catalog.indexed_files() if r.path in wanted]
+    return [r.id for r in _indexed_at(catalog, paths)[0]]
+
+
+def trash_requests(groups: Sequence[DuplicateGroup]) -> list[TrashRequest]:
+    """Every copy but the kept one of ``groups``, as the catalog saw it (a file changed since is
+    refused), each going only while its group's kept file is there unchanged."""
+    return [TrashRequest(f.path, f.size, f.mtime_ns,
+                         TrashRequest(g.kept.path, g.kept.size, g.kept.mtime_ns))
+            for g in groups for f in g.files if not f.keep]

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import send2trash
-from trash_home import redirect_trash
 
 from imgsearch_gui.app import trash
 from imgsearch_gui.app.trash import (
@@ -32,12 +31,6 @@ from imgsearch_gui.app.trash import (
 from imgsearch_gui.base.errors import FileWriteError, TrashJournalError
 
 freedesktop = pytest.mark.skipif(not trash.FREEDESKTOP, reason="the freedesktop trash is Linux/BSD only")
-
-
-@pytest.fixture
-def home_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The home trash folder, inside tmp_path, that send2trash and app/trash both use."""
-    return redirect_trash(tmp_path, monkeypatch)
 
 
 @pytest.fixture
