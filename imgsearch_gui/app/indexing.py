@@ -37,7 +37,7 @@ import os
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -47,9 +47,20 @@ from imgsearch_gui.base.types import CancelToken, IndexReport, Progress, Skipped
 from imgsearch_gui.index.store import VectorStore
 
 if TYPE_CHECKING:  # pragma: no cover
-    from imgsearch_gui.ml.embedder import Embedder, EmbedResult
+    from imgsearch_gui.base.meta import ModelMeta
+    from imgsearch_gui.ml.embedder import EmbedResult
 
 log = logging.getLogger(__name__)
+
+
+class BatchEmbedder(Protocol):
+    """What the job embeds with: the local Embedder, or a cluster's (cluster/ray_embed.py)."""
+
+    @property
+    def meta(self) -> ModelMeta: ...
+
+    def embed_files(self, paths: Sequence[str], cancel: CancelToken | None = None
+                    ) -> Iterator[EmbedResult]: ...
 
 _FLUSH_EVERY = 64  # vectors buffered before they are added to the store
 
@@ -91,7 +102,7 @@ class IndexJob:
 
     catalog: Catalog
     store: VectorStore
-    embedder: Embedder
+    embedder: BatchEmbedder
     commit: Callable[[], None]
     root: str
     cancel: CancelToken = field(default_factory=CancelToken)

@@ -84,6 +84,7 @@ from imgsearch_gui.ml.query_expansion import Augmentation
 from imgsearch_gui.ml.whitening import learn_pca_whitening
 
 if TYPE_CHECKING:  # pragma: no cover
+    from imgsearch_gui.app.indexing import BatchEmbedder
     from imgsearch_gui.ml.embedder import Embedder
 
 log = logging.getLogger(__name__)
@@ -532,8 +533,12 @@ class ImageLibrary:
         cancel: CancelToken | None = None,
         prune: bool = False,
         retry_skipped: bool = False,
+        embed_with: BatchEmbedder | None = None,
     ) -> Iterator[Progress | IndexReport]:
         """Index ``root`` incrementally: Progress events, then one IndexReport.
+
+        ``embed_with``: what embeds the new photos instead of ``self.embedder`` (a Ray cluster,
+        cluster/ray_embed.py); it must give this embedder's vectors (its ``meta`` is checked).
 
         A library root that is missing, or empty while photos are indexed under it, is offline:
         the report says so and nothing is removed, unless ``prune``. ``retry_skipped`` embeds
@@ -548,6 +553,8 @@ class ImageLibrary:
             raise NotADirectoryError(f"not a folder: {root_s}")
         if not rebuild:
             self._check_usable()
+        if embed_with is not None and embed_with.meta != self.embedder.meta:
+            raise ModelMismatchError(self.embedder.meta, embed_with.meta)
         if not self._job_lock.acquire(blocking=False):
             raise RuntimeError("another indexing job is running on this library")
         cancel = cancel or CancelToken()
@@ -562,7 +569,7 @@ class ImageLibrary:
                     self._check_usable()
                 self._cancel = cancel
                 self._pending_settings = self.settings
-                yield from self._index(root_s, rebuild, cancel, prune=prune,
+                yield from self._index(root_s, rebuild, cancel, embed_with, prune=prune,
                                        retry_skipped=retry_skipped)
                 self._record_settings()
             except BaseException:  # also GeneratorExit: a job its consumer dropped
@@ -580,7 +587,8 @@ class ImageLibrary:
         return indexing.report(job, 0.0)
 
     def _index(
-        self, root: str, rebuild: bool, cancel: CancelToken, **options: bool
+        self, root: str, rebuild: bool, cancel: CancelToken, embed_with: BatchEmbedder | None,
+        **options: bool,
     ) -> Iterator[Progress | IndexReport]:
         started = time.perf_counter()
         if rebuild:
@@ -594,7 +602,8 @@ class ImageLibrary:
         elif len(self._store) == 0 and self._store.meta != self.embedder.meta:
             self._store.reset(self.embedder.meta)  # nothing to mix: adopt the current model
         job = indexing.IndexJob(
-            self._catalog, self._store, self.embedder, commit=self._save_and_commit, root=root,
+            self._catalog, self._store, embed_with or self.embedder,
+            commit=self._save_and_commit, root=root,
             cancel=cancel, save_every=self.save_every, save_interval_s=self.save_interval_s,
             started=started, **options,
         )

@@ -46,6 +46,18 @@ class DeviceUnavailableError(UserError):
     """The chosen device (CUDA) is not usable on this machine."""
 
 
+class ClusterUnavailableError(UserError):
+    """The ``[cluster]`` extra (Ray, Milvus) is not installed, or the cluster cannot be reached."""
+
+
+class ClusterJobError(UserError):
+    """The cluster could not do the job (a worker failed, the model differs there)."""
+
+
+class CollectionMismatchError(UserError):
+    """A Milvus collection holds another model's vectors (its ModelMeta differs)."""
+
+
 class ExportMismatchError(RuntimeError):
     """An optimised runtime's conversion of a model does not give torch's output: it is not
     used (ml/openvino_trunk.py); never shown to the user, who gets torch instead."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from imgsearch_gui import __version__
@@ -75,6 +76,15 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true",
                    help="one JSON object with the counts on stdout at the end (see below)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    cluster = p.add_argument_group("embedding on a Ray cluster (the [cluster] extra)")
+    cluster.add_argument("--ray", metavar="ADDRESS",
+                         help="embed the new and changed photos on the Ray cluster at ADDRESS "
+                         "(host:port, ray://host:10001, or 'local' for a cluster of this machine); "
+                         "the workers must see the photos at the same paths")
+    cluster.add_argument("--ray-actors", type=_positive, metavar="N",
+                         help="model actors (default: one per GPU, else one per 4 CPUs)")
+    cluster.add_argument("--ray-cpus", type=_positive, metavar="N",
+                         help="with --ray local: the CPUs the local cluster may use (default all)")
 
     p = sub.add_parser("whiten", parents=parents, help="learn PCA-whitening on the indexed "
                        "photos (no labels needed) and apply it to the index and to queries")
@@ -103,10 +113,10 @@ def run_index(args: argparse.Namespace) -> int:
     reports = []
     cancel = CancelToken()
     library.settings = config  # recorded in embedder.json by each job, under the writer lock
-    with library, cancel_on_signals(cancel):
+    with library, cancel_on_signals(cancel), _cluster_embedder(args, library) as embed_with:
         for position, folder in enumerate(args.dirs):
             rebuild = args.rebuild and position == 0  # later folders must keep the new vectors
-            report = _index_one(library, folder, args, rebuild, cancel)
+            report = _index_one(library, folder, args, rebuild, cancel, embed_with)
             if report is None:
                 continue
             reports.append(report)
@@ -120,15 +130,32 @@ def run_index(args: argparse.Namespace) -> int:
     return 1 if any(r.cancelled for r in reports) else 0
 
 
+@contextlib.contextmanager
+def _cluster_embedder(args: argparse.Namespace, library) -> Iterator[object | None]:
+    """With ``--ray``: the cluster's embedder for the whole command (a local cluster is started
+    and stopped around it); else None (the library's own embedder)."""
+    if not getattr(args, "ray", None):
+        yield None
+        return
+    from imgsearch_gui import cluster
+
+    cluster.require("ray", "--ray")
+    from imgsearch_gui.cluster.ray_embed import RayEmbedder, RaySession
+
+    with RaySession(args.ray, args.ray_cpus) as session:
+        embedder = library.embedder
+        yield RayEmbedder(session, embedder.config, embedder.meta, args.ray_actors)
+
+
 def _index_one(library, folder: Path, args: argparse.Namespace, rebuild: bool,
-               cancel: CancelToken) -> IndexReport | None:
+               cancel: CancelToken, embed_with=None) -> IndexReport | None:
     """One folder indexed (a progress bar on stderr), its report."""
     show_bar = not args.quiet and sys.stderr.isatty()
     bar = None
     report: IndexReport | None = None
     try:
         events = library.index_library(folder, rebuild=rebuild, cancel=cancel, prune=args.prune,
-                                       retry_skipped=args.retry_skipped)
+                                       retry_skipped=args.retry_skipped, embed_with=embed_with)
         for event in events:
             if isinstance(event, IndexReport):
                 report = event
