@@ -509,6 +509,11 @@ class ImageLibrary:
             log.debug("the index was saved by another process: loading it again")
             self._open_stores()
 
+    def searched_stores(self) -> tuple[VectorStore, ...]:
+        """What a search ranks over (the augmented store first where DBA is on and complete)."""
+        self._refresh_for_read()
+        return self._view.stores
+
     @property
     def _searched(self) -> VectorStore:
         """Where queries go: the augmented store when DBA is on (and it is complete)."""

@@ -21,7 +21,7 @@ from imgsearch_gui import __version__
 from imgsearch_gui.base.errors import StorageError, StorageWriteError, UserError, WriterBusyError
 from imgsearch_gui.base.logs import FILE_ONLY, setup_logging
 from imgsearch_gui.base.pathtext import display_path
-from imgsearch_gui.cli import desktop, duplicates, index, search, watch
+from imgsearch_gui.cli import desktop, duplicates, index, milvus, search, watch
 from imgsearch_gui.cli import eval as eval_cmd
 from imgsearch_gui.cli import finetune as finetune_cmd
 from imgsearch_gui.cli.common import common_parser, fill_global_defaults, global_options
@@ -44,13 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     desktop.add_parsers(sub, parents)
     finetune_cmd.add_parser(sub, parents)
     duplicates.add_parser(sub, parents)
+    milvus.add_parser(sub, parents)
     return parser
 
 
 COMMANDS = {"index": index.run_index, "watch": watch.run, "search": search.run, "eval": eval_cmd.run,
             "whiten": index.run_whiten, "info": index.run_info, "gui": desktop.run_gui,
             "finetune": finetune_cmd.run, "desktop-entry": desktop.run_desktop_entry,
-            "duplicates": duplicates.run}
+            "duplicates": duplicates.run, "export": milvus.run_export}
 
 
 #: what an expected error exits with, first match wins (README, `imgsearch index --help`)

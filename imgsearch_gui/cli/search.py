@@ -8,16 +8,19 @@ name is in ``"path_b64"``, the base64 of the path's bytes (present only for such
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import time
 from pathlib import Path
 
+from imgsearch_gui.app import search
 from imgsearch_gui.base.bands import Band
 from imgsearch_gui.base.errors import UserError
 from imgsearch_gui.base.pathtext import display_path, path_json
 from imgsearch_gui.cli.common import add_query_flags, open_library, query_settings
+from imgsearch_gui.cli.milvus import add_milvus_flags, open_shared
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,7 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("-k", type=int, default=20, help="results per query (default 20)")
     p.add_argument("--library", type=Path, help="search only this indexed folder")
     add_query_flags(p)
+    add_milvus_flags(p)
     p.add_argument("--json", action="store_true",
                    help="JSON Lines: one array of {path, score, band} per query, in order (a path "
                         "that is not valid UTF-8 also has path_b64, the base64 of its bytes; band: "
@@ -45,16 +49,23 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"cannot read query image {q}: no such file")
     if args.k < 1:
         raise UserError("-k must be at least 1")
-    library, _, _ = open_library(args)
-    settings = query_settings(args, library.query)
-    with library:
+    if args.milvus:
+        if args.library:
+            raise UserError("--library does not apply to a Milvus collection (searched whole)")
+        library, config = open_shared(args)
+        settings = query_settings(args, search.QuerySettings.of(config))
+    else:
+        library, _, _ = open_library(args)
+        settings = query_settings(args, library.query)
+    with contextlib.nullcontext() if args.milvus else library:
         for q in args.queries:
             try:
                 image = load_image(q, max_side=library.embedder.config.size)
             except ImageError as exc:
                 raise UserError(f"cannot read query image {q}: {exc.reason}") from exc
             t0 = time.perf_counter()
-            hits = library.search(image, k=args.k, library=args.library, settings=settings)
+            hits = (library.search(image, args.k, settings) if args.milvus else
+                    library.search(image, k=args.k, library=args.library, settings=settings))
             log.debug("query %s: %.1f ms", q, (time.perf_counter() - t0) * 1000)
             if args.json:
                 # a hit of an offline library (unplugged drive) says so
