@@ -38,7 +38,10 @@ def export(library: ImageLibrary, uri: str, collection: str | None = None) -> Sy
     milvus = _milvus()
     target = milvus.MilvusCollection.open(uri, library.embedder.meta,
                                           collection or milvus.DEFAULT_COLLECTION, create=True)
-    return target.sync(photo_rows(library))
+    report = target.sync(photo_rows(library))
+    augmented = len(library.searched_stores()) > 1
+    target.set_dba(library.augmentation.n if augmented and library.augmentation else 0)
+    return report
 
 
 def photo_rows(library: ImageLibrary) -> Iterator[PhotoRow]:
@@ -70,17 +73,20 @@ class SharedIndex:
     def __len__(self) -> int:
         return len(self.collection)
 
-    def search(self, query: search.Query, k: int, settings: search.QuerySettings,
-               augmented: bool = True) -> list[SearchHit]:
-        """The ``k`` most similar photos, as ``ImageLibrary.search`` ranks them."""
+    def search(self, query: search.Query, k: int, settings: search.QuerySettings
+               ) -> list[SearchHit]:
+        """The ``k`` most similar photos, as ``ImageLibrary.search`` ranks them (and scores them
+        in bands, where measured for this model and search)."""
+        dba = self.collection.dba
         views = search.as_queries(search.query_views(self.embedder, query, settings.quarter_turns),
                                   self.embedder.meta.dim)
-        stores = self.collection.stores(augmented)
+        stores = self.collection.stores(augmented=dba > 0)
         expansion = settings.expansion if len(self.collection) else None
         [(labels, sims)] = search.rank(stores, [views], k, None, expansion, settings.turned_min)
         rows = self.collection.rows(labels.tolist())
         paths = {i: [(_exact_path(r), r["library"])] for i, r in rows.items()}
-        return search.hits_of(labels.tolist(), sims.tolist(), paths, k)
+        bands = search.model_bands(self.embedder.config, dba, settings)
+        return search.hits_of(labels.tolist(), sims.tolist(), paths, k, bands)
 
 
 def _exact_path(row: dict) -> str:

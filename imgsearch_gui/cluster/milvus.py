@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_COLLECTION = "imgsearch"
 META_KEY = "imgsearch.meta"
+DBA_KEY = "imgsearch.dba"  # the neighbours of the exported ``dba`` vectors (0: plain copies)
 #: HNSW, chosen by bench/vector_scale.py (README, "Scale"): recall@10 >= 0.95 at the lowest p99
 INDEX_PARAMS = {"M": 16, "efConstruction": 200}
 SEARCH_EF = 128
@@ -86,6 +87,15 @@ class MilvusCollection:
 
     def __len__(self) -> int:
         return int(self.client.get_collection_stats(self.name)["row_count"])
+
+    @property
+    def dba(self) -> int:
+        """The DBA neighbours the ``dba`` vectors were augmented with (0: none)."""
+        props = self.client.describe_collection(self.name).get("properties") or {}
+        return int(props.get(DBA_KEY, 0))
+
+    def set_dba(self, n: int) -> None:
+        self.client.alter_collection_properties(self.name, properties={DBA_KEY: str(int(n))})
 
     def stores(self, augmented: bool) -> tuple[MilvusVectors, ...]:
         """What ``search.rank`` ranks over: the augmented and the plain vectors, or the plain."""

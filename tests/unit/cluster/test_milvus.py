@@ -60,6 +60,7 @@ def test_export_search_sync_and_mismatch(indexed, tmp_path, capsys):
         shared = search_json(capsys, data, query, "--milvus", uri)
         assert [h["path"] for h in shared] == [h["path"] for h in local]
         assert [h.get("path_b64") for h in shared] == [h.get("path_b64") for h in local]
+        assert [h.get("band") for h in shared] == [h.get("band") for h in local]
         assert [h["score"] for h in shared] == pytest.approx([h["score"] for h in local], abs=1e-4)
     assert export(capsys, data, uri)["added"] == 0  # nothing changed: nothing written
     os.rename(folder / "img05.png", folder / "moved.png")
