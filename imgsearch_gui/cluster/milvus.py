@@ -5,6 +5,7 @@ server (``http://host:19530``); the client is the same. The collection carries t
 vectors in its properties, and a collection of another model is refused, never mixed.
 
 Each entity: ``id`` (the catalog's file id), ``vid`` (its vector's id: duplicates share one),
+``digest`` (of its two vectors, so that a re-export sees a DBA vector that changed),
 ``vector`` (as indexed), ``dba`` (database-side augmented, what the local search ranks with; the
 plain vector where DBA is off), ``path`` (text; a name that is not UTF-8 shows ``\\xNN`` escapes),
 ``path_b64`` (the exact bytes, only for such names), ``library``, ``size``, ``mtime_ns``.
@@ -15,6 +16,7 @@ app/search.py ranks over them with the same pipeline (turned views, query expans
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ DBA_KEY = "imgsearch.dba"  # the neighbours of the exported ``dba`` vectors (0: 
 #: HNSW, chosen by bench/vector_scale.py (README, "Scale"): recall@10 >= 0.95 at the lowest p99
 INDEX_PARAMS = {"M": 16, "efConstruction": 200}
 SEARCH_EF = 128
-_FIELDS = ("vid", "path", "path_b64", "library", "size", "mtime_ns")
+_FIELDS = ("vid", "digest", "path", "path_b64", "library", "size", "mtime_ns")
 _BATCH = 2000
 
 
@@ -200,6 +202,7 @@ def _create(client: MilvusClient, name: str, meta: ModelMeta) -> None:
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("vid", DataType.INT64)
+    schema.add_field("digest", DataType.VARCHAR, max_length=32)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=meta.dim)
     schema.add_field("dba", DataType.FLOAT_VECTOR, dim=meta.dim)
     schema.add_field("path", DataType.VARCHAR, max_length=16384)
@@ -215,12 +218,20 @@ def _create(client: MilvusClient, name: str, meta: ModelMeta) -> None:
 
 
 def _same(old: dict, row: PhotoRow) -> bool:
-    return (int(old["vid"]) == row.vid and old["path"] == row.path
+    return (int(old["vid"]) == row.vid and old["digest"] == _digest(row) and old["path"] == row.path
             and old["path_b64"] == row.path_b64 and old["library"] == row.library
             and int(old["size"]) == row.size and int(old["mtime_ns"]) == row.mtime_ns)
 
 
+def _digest(row: PhotoRow) -> str:
+    """Of both vectors: a DBA vector changes when photos are added near it, its vid does not."""
+    data = np.ascontiguousarray(row.vector, np.float32).tobytes() + np.ascontiguousarray(
+        row.dba, np.float32).tobytes()
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
 def _entity(row: PhotoRow) -> dict:
-    return {"id": row.id, "vid": row.vid, "vector": row.vector.tolist(), "dba": row.dba.tolist(),
+    return {"id": row.id, "vid": row.vid, "digest": _digest(row), "vector": row.vector.tolist(),
+            "dba": row.dba.tolist(),
             "path": row.path, "path_b64": row.path_b64, "library": row.library, "size": row.size,
             "mtime_ns": row.mtime_ns}

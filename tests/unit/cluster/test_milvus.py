@@ -50,7 +50,7 @@ def export(capsys, data, uri) -> dict:
     return json.loads(out)
 
 
-def test_export_search_sync_and_mismatch(indexed, tmp_path, capsys):
+def test_export_search_sync_and_mismatch(indexed, tmp_path, capsys, photo_factory):
     folder, data, odd = indexed
     uri = str(tmp_path / "shared.db")
     assert export(capsys, data, uri) | {"uri": 0} == {
@@ -65,9 +65,13 @@ def test_export_search_sync_and_mismatch(indexed, tmp_path, capsys):
     assert export(capsys, data, uri)["added"] == 0  # nothing changed: nothing written
     os.rename(folder / "img05.png", folder / "moved.png")
     (folder / "img06.png").unlink()
+    photo_factory("photos/near03.png", seed=3, size=(100, 70))  # a new neighbour: img03's DBA moves
     run(capsys, "index", str(folder), "--data-dir", str(data), "--quiet")
     again = export(capsys, data, uri)
-    assert (again["total"], again["deleted"]) == (16, 1) and again["added"] + again["updated"] == 1
+    assert (again["total"], again["deleted"]) == (17, 1) and again["added"] == 1 and again["updated"] >= 1
+    for query in (folder / "img03.png", folder / "moved.png"):  # DBA vectors re-synced too
+        local, shared = (search_json(capsys, data, query, *extra) for extra in ([], ["--milvus", uri]))
+        assert [h["score"] for h in shared] == pytest.approx([h["score"] for h in local], abs=1e-4)
     hits = search_json(capsys, data, folder / "moved.png", "--milvus", uri)
     assert hits[0]["path"] == str(folder / "moved.png") and hits[0]["score"] > 0.999
     assert all("img06" not in h["path"] for h in search_json(capsys, data, folder / "img07.png",
@@ -84,3 +88,24 @@ def test_search_of_a_missing_collection_is_a_clear_error(indexed, tmp_path, caps
     code, _, err = run(capsys, "search", str(indexed[0] / "img00.png"), "--data-dir", str(data),
                        "--milvus", str(tmp_path / "none.db"))
     assert code == 2 and "export to it first" in err
+
+
+def test_a_changed_dba_vector_of_the_same_vector_id_is_synced(tmp_path):
+    import numpy as np
+
+    from imgsearch_gui.base.meta import ModelMeta
+    from imgsearch_gui.cluster.milvus import MilvusCollection, PhotoRow
+
+    meta = ModelMeta(backbone="tiny", weights_id="w", pooling="gem", pooling_params=(), dim=4,
+                     input_size=64, mean=(0.0,) * 3, std=(1.0,) * 3)
+    coll = MilvusCollection.open(str(tmp_path / "c.db"), meta, create=True)
+    v = np.array([1, 0, 0, 0], np.float32)
+
+    def row(dba) -> PhotoRow:
+        return PhotoRow(1, 7, v, np.array(dba, np.float32), "/p.png", "", "/", 10, 20)
+
+    assert coll.sync([row([1, 0, 0, 0])]).added == 1
+    assert coll.sync([row([1, 0, 0, 0])]).updated == 0
+    assert coll.sync([row([0, 1, 0, 0])]).updated == 1
+    [(labels, sims)] = coll.stores(augmented=True)[0].query(np.array([[0, 1, 0, 0]], np.float32), 1)
+    assert labels.tolist() == [1] and sims[0] == pytest.approx(1.0)
