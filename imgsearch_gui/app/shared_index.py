@@ -8,7 +8,9 @@ query expansion, DBA) and the local embedder, whose ModelMeta must be the collec
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -90,7 +92,5 @@ class SharedIndex:
 
 
 def _exact_path(row: dict) -> str:
-    import base64
-    import os
-
+    """The file's name as exported: its exact bytes where the text shows escapes."""
     return os.fsdecode(base64.b64decode(row["path_b64"])) if row["path_b64"] else row["path"]

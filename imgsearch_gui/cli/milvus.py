@@ -35,11 +35,12 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from imgsearch_gui.app import shared_index
+    from imgsearch_gui.app.library import CATALOG_FILE
     from imgsearch_gui.cli.common import open_library
 
     if not args.milvus:
         raise UserError("export needs --milvus URI")
-    if not (paths.data_dir(args.data_dir) / "catalog.sqlite3").exists():
+    if not (paths.data_dir(args.data_dir) / CATALOG_FILE).exists():
         raise UserError(f"nothing to export: no index in {paths.data_dir(args.data_dir)}")
     library, _, _ = open_library(args)
     with library:
