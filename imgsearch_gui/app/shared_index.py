@@ -40,9 +40,12 @@ def export(library: ImageLibrary, uri: str, collection: str | None = None) -> Sy
     milvus = _milvus()
     target = milvus.MilvusCollection.open(uri, library.embedder.meta,
                                           collection or milvus.DEFAULT_COLLECTION, create=True)
-    report = target.sync(photo_rows(library))
-    augmented = len(library.searched_stores()) > 1
-    target.set_dba(library.augmentation.n if augmented and library.augmentation else 0)
+    try:
+        report = target.sync(photo_rows(library))
+        augmented = len(library.searched_stores()) > 1
+        target.set_dba(library.augmentation.n if augmented and library.augmentation else 0)
+    finally:
+        target.close()
     return report
 
 
@@ -74,6 +77,15 @@ class SharedIndex:
 
     def __len__(self) -> int:
         return len(self.collection)
+
+    def close(self) -> None:
+        self.collection.close()
+
+    def __enter__(self) -> SharedIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def search(self, query: search.Query, k: int, settings: search.QuerySettings
                ) -> list[SearchHit]:

@@ -8,7 +8,6 @@ name is in ``"path_b64"``, the base64 of the path's bytes (present only for such
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import sys
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         library, _, _ = open_library(args)
         settings = query_settings(args, library.query)
-    with contextlib.nullcontext() if args.milvus else library:
+    with library:
         for q in args.queries:
             try:
                 image = load_image(q, max_side=library.embedder.config.size)

@@ -28,6 +28,8 @@ from imgsearch_gui.base.errors import ClusterUnavailableError, CollectionMismatc
 from imgsearch_gui.base.meta import ModelMeta
 
 log = logging.getLogger(__name__)
+# pymilvus logs a traceback whenever Milvus Lite lacks a server call it then does without
+logging.getLogger("pymilvus").setLevel(logging.ERROR)
 
 DEFAULT_COLLECTION = "imgsearch"
 META_KEY = "imgsearch.meta"
@@ -81,6 +83,7 @@ class MilvusCollection:
                     f"the collection {name} at {uri} holds vectors of {stored.describe()}, not of "
                     f"{meta.describe()}: export to another collection (--collection), or use its "
                     "model")
+            client.load_collection(name)  # a new client finds it released: searches would fail
         elif create:
             _create(client, name, meta)
         else:
@@ -89,6 +92,15 @@ class MilvusCollection:
 
     def __len__(self) -> int:
         return int(self.client.get_collection_stats(self.name)["row_count"])
+
+    def close(self) -> None:
+        """Let go of the connection; a Milvus Lite file is open to one process at a time, so its
+        in-process server is stopped too (else it holds the file until this process exits)."""
+        self.client.close()
+        if is_lite(self.uri):
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(self.uri)
 
     @property
     def dba(self) -> int:
@@ -182,6 +194,11 @@ class MilvusVectors:
         got = {int(r["id"]): r[self.field]
                for r in c.client.get(c.name, ids=ids, output_fields=[self.field])}
         return np.array([got[i] for i in ids], dtype=np.float32).reshape(len(ids), self.dim)
+
+
+def is_lite(uri: str) -> bool:
+    """A local file (Milvus Lite), not a server's address."""
+    return "://" not in uri
 
 
 def stored_meta(client: MilvusClient, name: str) -> ModelMeta:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -63,6 +65,12 @@ def test_export_search_sync_and_mismatch(indexed, tmp_path, capsys, photo_factor
         assert [h.get("band") for h in shared] == [h.get("band") for h in local]
         assert [h["score"] for h in shared] == pytest.approx([h["score"] for h in local], abs=1e-4)
     assert export(capsys, data, uri)["added"] == 0  # nothing changed: nothing written
+    res = subprocess.run([sys.executable, "-m", "imgsearch_gui.cli", "search", str(folder / "img03.png"),
+                          "--data-dir", str(data), "--milvus", uri, "--json", "-k", "5",
+                          "--no-rotations"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]  # another process: the collection is loaded
+    assert json.loads(res.stdout)[0]["path"] == str(folder / "img03.png")
+    assert "Traceback" not in res.stderr
     os.rename(folder / "img05.png", folder / "moved.png")
     (folder / "img06.png").unlink()
     photo_factory("photos/near03.png", seed=3, size=(100, 70))  # a new neighbour: img03's DBA moves
